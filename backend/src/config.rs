@@ -1,0 +1,360 @@
+//! Typed settings, read from the environment once at startup.
+//!
+//! Every variable has a default taken from the Python service this backend replaces. A bad value
+//! stops startup with one line per problem, naming the variable and the expected form; all
+//! problems are reported at once so that a broken deployment is fixed in one round trip.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub redis: RedisSettings,
+    pub rate_limit: RateLimitSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub host: IpAddr,
+    /// 0 asks the OS for a free port; the bound address is reported by [`crate::startup::App`].
+    pub port: u16,
+    /// Upper bound on any request, so that no request can hold graceful shutdown forever.
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: RedisUrl,
+    /// PEM file with the CA that signed the server certificate, for `rediss://` endpoints that do
+    /// not chain to a public root (Scaleway Managed Redis ships its own CA).
+    pub tls_ca_file: Option<PathBuf>,
+    pub pool_max_size: usize,
+    pub pool_wait_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub operation_timeout: Duration,
+    pub keepalive: Option<KeepaliveSettings>,
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the kernel kills the
+    /// socket. Keepalive alone never fires while data is in flight, which is the blackhole case.
+    pub tcp_user_timeout: Option<Duration>,
+    pub retry: RetrySettings,
+    pub health_check_interval: Duration,
+    pub breaker: BreakerSettings,
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveSettings {
+    pub idle: Duration,
+    pub interval: Duration,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Total attempts for idempotent operations, the first one included. 1 disables retries.
+    pub max_attempts: u32,
+    /// Base of the exponential backoff between attempts (full jitter, capped at one second).
+    pub backoff: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSettings {
+    /// Consecutive transport failures that open the breaker.
+    pub failure_threshold: u32,
+    /// How often the background probe tries Redis while the breaker is open.
+    pub probe_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    pub max_attempts: u32,
+    pub window: Duration,
+    /// Number of reverse proxies in front of the service whose `X-Forwarded-For` entries are
+    /// trusted. 0 means the socket peer is the client.
+    pub trusted_proxy_hops: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive, from `RUST_LOG`.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A Redis URL whose password never reaches a log line or an error message.
+#[derive(Clone)]
+pub struct RedisUrl {
+    secret: SecretString,
+    redacted: String,
+}
+
+impl RedisUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = url::Url::parse(raw).map_err(|_| "expected a URL such as redis://host:6379/0".to_owned())?;
+        if !matches!(url.scheme(), "redis" | "rediss") {
+            return Err(format!("expected the redis:// or rediss:// scheme, got {}://", url.scheme()));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("expected a host, as in redis://host:6379/0".to_owned());
+        }
+        let path = url.path().trim_start_matches('/');
+        if !path.is_empty() && path.parse::<u32>().is_err() {
+            return Err("expected a numeric database index after the host, as in redis://host:6379/0".to_owned());
+        }
+        let mut shown = url.clone();
+        if url.password().is_some() {
+            // `set_password` only fails for URLs that cannot have credentials; redis:// can.
+            let _ = shown.set_password(Some("***"));
+        }
+        Ok(Self { secret: SecretString::from(raw.to_owned()), redacted: shown.to_string() })
+    }
+
+    /// The URL with its password, for the Redis client only.
+    pub fn expose(&self) -> &str {
+        self.secret.expose_secret()
+    }
+
+    pub fn uses_tls(&self) -> bool {
+        self.redacted.starts_with("rediss://")
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({})", self.redacted)
+    }
+}
+
+/// One variable that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub variable: &'static str,
+    /// The offending value, already redacted where it may hold a secret.
+    pub value: String,
+    pub expected: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?}: {}", self.variable, self.value, self.expected)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.problems.len() == 1 { "" } else { "s" };
+        write!(f, "invalid configuration ({} problem{plural})", self.problems.len())?;
+        for problem in &self.problems {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned()))
+    }
+
+    /// Reads settings through `lookup`, so that tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Reader { lookup: &lookup, problems: Vec::new() };
+
+        let http = HttpSettings {
+            host: env.parsed("HOST", "0.0.0.0", "an IP address such as 0.0.0.0 or ::"),
+            port: env.parsed("PORT", "8080", "a TCP port number between 0 and 65535"),
+            request_timeout: env.duration("HTTP_REQUEST_TIMEOUT", Duration::from_secs(30), Bound::Positive),
+        };
+
+        let keepalive_enabled = env.flag("REDIS_TCP_KEEPALIVE", true);
+        let keepalive = KeepaliveSettings {
+            idle: env.duration("REDIS_TCP_KEEPALIVE_IDLE", Duration::from_secs(30), Bound::WholeSeconds),
+            interval: env.duration("REDIS_TCP_KEEPALIVE_INTERVAL", Duration::from_secs(10), Bound::WholeSeconds),
+            count: env.ranged("REDIS_TCP_KEEPALIVE_COUNT", 3, 1..=127),
+        };
+        let tcp_user_timeout = env.duration("REDIS_TCP_USER_TIMEOUT", Duration::from_secs(15), Bound::ZeroDisables);
+        let retry_on_timeout = env.flag("REDIS_RETRY_ON_TIMEOUT", true);
+        let retry = RetrySettings {
+            max_attempts: if retry_on_timeout { env.ranged("REDIS_RETRY_MAX_ATTEMPTS", 3, 1..=10) } else { 1 },
+            backoff: env.duration("REDIS_RETRY_BACKOFF", Duration::from_millis(50), Bound::ZeroAllowed),
+        };
+        let redis = RedisSettings {
+            url: env.with("REDIS_URL", "redis://localhost:6379/0", RedisUrl::parse, |_| "(not shown: may hold a password)".to_owned()),
+            tls_ca_file: env.optional("REDIS_TLS_CA_FILE").map(PathBuf::from),
+            pool_max_size: env.ranged("REDIS_POOL_MAX_SIZE", 50, 1..=10_000),
+            pool_wait_timeout: env.duration("REDIS_POOL_WAIT_TIMEOUT", Duration::from_secs(1), Bound::Positive),
+            connect_timeout: env.duration("REDIS_CONNECT_TIMEOUT", Duration::from_secs(5), Bound::Positive),
+            operation_timeout: env.duration("REDIS_OPERATION_TIMEOUT", Duration::from_secs(5), Bound::Positive),
+            keepalive: keepalive_enabled.then_some(keepalive),
+            tcp_user_timeout: (!tcp_user_timeout.is_zero()).then_some(tcp_user_timeout),
+            retry,
+            health_check_interval: env.duration("REDIS_HEALTH_CHECK_INTERVAL", Duration::from_secs(30), Bound::Positive),
+            breaker: BreakerSettings {
+                failure_threshold: env.ranged("REDIS_BREAKER_FAILURE_THRESHOLD", 5, 1..=1_000),
+                probe_interval: env.duration("REDIS_BREAKER_PROBE_INTERVAL", Duration::from_secs(1), Bound::Positive),
+            },
+            key_prefix: env.optional("REDIS_KEY_PREFIX").unwrap_or_else(|| "gift-genie:".to_owned()),
+        };
+
+        let rate_limit = RateLimitSettings {
+            max_attempts: env.ranged("RATE_LIMIT_MAX_ATTEMPTS", 5, 1..=1_000_000),
+            window: env.duration("RATE_LIMIT_WINDOW", Duration::from_mins(1), Bound::WholeSeconds),
+            trusted_proxy_hops: env.ranged("TRUSTED_PROXY_HOPS", 0, 0..=16),
+        };
+
+        let log = LogSettings {
+            format: env.with(
+                "LOG_FORMAT",
+                "text",
+                |raw| match raw.to_ascii_lowercase().as_str() {
+                    "text" => Ok(LogFormat::Text),
+                    "json" => Ok(LogFormat::Json),
+                    _ => Err("expected text or json".to_owned()),
+                },
+                str::to_owned,
+            ),
+            filter: env.with(
+                "RUST_LOG",
+                "info",
+                |raw| {
+                    tracing_subscriber::EnvFilter::try_new(raw)
+                        .map(|_| raw.to_owned())
+                        .map_err(|_| "expected a tracing filter such as info or gift_genie_backend=debug".to_owned())
+                },
+                str::to_owned,
+            ),
+        };
+
+        if env.problems.is_empty() {
+            Ok(Self { http, redis, rate_limit, log })
+        } else {
+            Err(ConfigError { problems: env.problems })
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Bound {
+    Positive,
+    ZeroAllowed,
+    ZeroDisables,
+    WholeSeconds,
+}
+
+/// Collects problems instead of stopping at the first one.
+struct Reader<'a, F> {
+    lookup: &'a F,
+    problems: Vec<Problem>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn optional(&self, variable: &str) -> Option<String> {
+        (self.lookup)(variable).filter(|value| !value.trim().is_empty())
+    }
+
+    /// Parses `variable` with `parse`, or the default when unset. `shown` renders a bad value for
+    /// the error message, so that secrets can be withheld.
+    fn with<T>(
+        &mut self,
+        variable: &'static str,
+        default: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+        shown: impl Fn(&str) -> String,
+    ) -> T {
+        let raw = self.optional(variable);
+        match parse(raw.as_deref().unwrap_or(default).trim()) {
+            Ok(value) => value,
+            Err(expected) => {
+                self.problems.push(Problem { variable, value: shown(raw.as_deref().unwrap_or(default)), expected });
+                // Startup fails anyway; the default only keeps the reader going to find more problems.
+                parse(default).unwrap_or_else(|_| panic!("the default for {variable} must be valid"))
+            }
+        }
+    }
+
+    fn parsed<T: FromStr>(&mut self, variable: &'static str, default: &str, expected: &str) -> T {
+        self.with(variable, default, |raw| raw.parse().map_err(|_| format!("expected {expected}")), str::to_owned)
+    }
+
+    fn ranged<T>(&mut self, variable: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> T
+    where
+        T: FromStr + ToString + PartialOrd + fmt::Display + Copy,
+    {
+        let expected = format!("expected a whole number from {} to {}", range.start(), range.end());
+        self.with(
+            variable,
+            &default.to_string(),
+            |raw| raw.parse::<T>().ok().filter(|value| range.contains(value)).ok_or_else(|| expected.clone()),
+            str::to_owned,
+        )
+    }
+
+    fn flag(&mut self, variable: &'static str, default: bool) -> bool {
+        self.with(
+            variable,
+            if default { "true" } else { "false" },
+            |raw| match raw.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err("expected true or false".to_owned()),
+            },
+            str::to_owned,
+        )
+    }
+
+    fn duration(&mut self, variable: &'static str, default: Duration, bound: Bound) -> Duration {
+        let default = humantime::format_duration(default).to_string();
+        self.with(variable, &default, |raw| parse_duration(raw, bound), str::to_owned)
+    }
+}
+
+/// Accepts `500ms`, `5s`, `1m 30s`, or a bare number of seconds such as `5` or `0.5`, the form the
+/// Python settings used.
+fn parse_duration(raw: &str, bound: Bound) -> Result<Duration, String> {
+    let example = match bound {
+        Bound::WholeSeconds => "expected a whole number of seconds such as 60 or 60s",
+        Bound::ZeroAllowed | Bound::ZeroDisables => "expected a duration such as 5s, 500ms or 0",
+        Bound::Positive => "expected a duration greater than zero, such as 5s or 500ms",
+    };
+    let parsed = match raw.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::try_from_secs_f64(seconds).ok(),
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(raw).ok(),
+    }
+    .ok_or_else(|| example.to_owned())?;
+    let fits = match bound {
+        Bound::Positive => !parsed.is_zero(),
+        Bound::ZeroAllowed | Bound::ZeroDisables => true,
+        Bound::WholeSeconds => parsed.as_secs() > 0 && parsed.subsec_nanos() == 0,
+    };
+    if fits { Ok(parsed) } else { Err(example.to_owned()) }
+}
+
+#[cfg(test)]
+mod tests;

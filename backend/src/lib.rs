@@ -1,0 +1,22 @@
+//! Gift Genie's backend: registration behind a Redis-backed rate limit, with a Redis client that
+//! keeps answering, quickly and truthfully, when the network to Redis misbehaves.
+//!
+//! Binaries and tests start it through [`startup::App`].
+
+pub mod client_ip;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod rate_limit;
+pub mod redis_pool;
+pub mod registration;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+pub mod users;
+
+/// Installs the process-wide rustls crypto provider that `rediss://` connections use. Idempotent.
+pub fn install_tls_provider() {
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,156 @@
+//! Prometheus metrics, served as OpenMetrics text on `GET /metrics`.
+
+use std::borrow::Cow;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Latency buckets in seconds: from a loopback Redis round trip up to the 30 s request timeout.
+const LATENCY_BUCKETS: [f64; 14] = [0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: Cow<'static, str>,
+    /// The route template (`/api/v1/users/{id}`), never the raw path, so that cardinality stays fixed.
+    pub route: Cow<'static, str>,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: Cow<'static, str>,
+    pub route: Cow<'static, str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabels {
+    pub operation: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DiscardReason {
+    pub reason: &'static str,
+}
+
+impl From<&'static str> for DiscardReason {
+    fn from(reason: &'static str) -> Self {
+        Self { reason }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// Handles to the Redis metrics; cheap to clone, all clones update the same series.
+#[derive(Clone, Debug)]
+pub struct RedisMetrics {
+    pub commands: Family<CommandLabels, Counter>,
+    pub command_duration: HistogramFamily<OperationLabels>,
+    pub timeouts: Family<KindLabels, Counter>,
+    pub retries: Family<OperationLabels, Counter>,
+    pub errors: Family<KindLabels, Counter>,
+    pub connections_opened: Counter,
+    pub connections_discarded: Family<DiscardReason, Counter>,
+    pub pool_max_size: Gauge,
+    pub pool_connections: Gauge,
+    pub pool_in_use: Gauge,
+    pub pool_idle: Gauge,
+    pub pool_waiting: Gauge,
+    pub breaker_state: Family<StateLabels, Gauge>,
+    pub breaker_opened: Counter,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpMetrics {
+    pub requests: Family<HttpLabels, Counter>,
+    pub duration: HistogramFamily<RouteLabels>,
+}
+
+/// The registry and every metric the service exports.
+#[derive(Debug)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub redis: RedisMetrics,
+    pub http: HttpMetrics,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("gift_genie");
+        let redis = RedisMetrics {
+            commands: Family::default(),
+            command_duration: Family::new_with_constructor(latency_histogram),
+            timeouts: Family::default(),
+            retries: Family::default(),
+            errors: Family::default(),
+            connections_opened: Counter::default(),
+            connections_discarded: Family::default(),
+            pool_max_size: Gauge::default(),
+            pool_connections: Gauge::default(),
+            pool_in_use: Gauge::default(),
+            pool_idle: Gauge::default(),
+            pool_waiting: Gauge::default(),
+            breaker_state: Family::default(),
+            breaker_opened: Counter::default(),
+        };
+        let http = HttpMetrics { requests: Family::default(), duration: Family::new_with_constructor(latency_histogram) };
+
+        let r = registry.sub_registry_with_prefix("redis");
+        r.register("commands", "Redis calls by operation and outcome (ok or error)", redis.commands.clone());
+        r.register("command_duration_seconds", "Redis call latency, checkout and retries included", redis.command_duration.clone());
+        r.register("timeouts", "Redis timeouts by kind (connect or command)", redis.timeouts.clone());
+        r.register("retries", "Retried attempts of idempotent Redis operations", redis.retries.clone());
+        r.register("errors", "Failed Redis attempts by error kind", redis.errors.clone());
+        r.register("connections_opened", "Connections opened to Redis by the pool", redis.connections_opened.clone());
+        r.register("connections_discarded", "Pooled connections thrown away, by reason", redis.connections_discarded.clone());
+        r.register("pool_max_size", "Most connections the pool may hold", redis.pool_max_size.clone());
+        r.register("pool_connections", "Connections the pool holds now", redis.pool_connections.clone());
+        r.register("pool_in_use", "Connections checked out of the pool", redis.pool_in_use.clone());
+        r.register("pool_idle", "Connections idle in the pool", redis.pool_idle.clone());
+        r.register("pool_waiting", "Calls waiting for a free connection", redis.pool_waiting.clone());
+        r.register("breaker_state", "Circuit breaker state: 1 for the current state, 0 otherwise", redis.breaker_state.clone());
+        r.register("breaker_opened", "Times the circuit breaker opened", redis.breaker_opened.clone());
+
+        let h = registry.sub_registry_with_prefix("http");
+        h.register("requests", "HTTP requests by method, route and status", http.requests.clone());
+        h.register("request_duration_seconds", "HTTP request latency by method and route", http.duration.clone());
+
+        Self { registry, redis, http }
+    }
+
+    /// Renders every metric as OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,117 @@
+//! A fixed-window rate limit per client address, enforced atomically in Redis.
+//!
+//! One Lua script increments the counter and sets its expiry, so that a crash between the two can
+//! never leave a counter without expiry, and several replicas sharing one Redis share one limit.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::client_ip::client_ip;
+use crate::config::RateLimitSettings;
+use crate::error::ApiError;
+use crate::redis_pool::{Operation, RedisError, RedisPool, Retry};
+use crate::startup::AppState;
+
+/// Counting an attempt twice would punish the client for our timeout: never retried.
+const COUNT_ATTEMPT: Operation = Operation { name: "rate_limit", retry: Retry::Never };
+
+const SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+";
+
+/// The outcome of counting one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Time until the window resets, rounded up to whole seconds.
+    pub reset_after: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct RateLimiter {
+    redis: RedisPool,
+    settings: RateLimitSettings,
+    key_prefix: String,
+    script: Arc<redis::Script>,
+}
+
+impl RateLimiter {
+    pub fn new(redis: RedisPool, settings: RateLimitSettings, scope: &str) -> Self {
+        let key_prefix = format!("{}ratelimit:{scope}:", redis.settings().key_prefix);
+        Self { redis, settings, key_prefix, script: Arc::new(redis::Script::new(SCRIPT)) }
+    }
+
+    /// Counts one attempt from `client` and says whether it is within the limit.
+    pub async fn check(&self, client: IpAddr) -> Result<Decision, RedisError> {
+        let key = format!("{}{client}", self.key_prefix);
+        let window_ms = u64::try_from(self.settings.window.as_millis()).unwrap_or(u64::MAX);
+        let (count, ttl_ms): (u64, u64) = self
+            .redis
+            .execute(COUNT_ATTEMPT, |mut connection| {
+                let script = Arc::clone(&self.script);
+                let key = key.clone();
+                async move { script.key(key).arg(window_ms).invoke_async(&mut connection).await }
+            })
+            .await?;
+        let limit = self.settings.max_attempts;
+        let used = u32::try_from(count).unwrap_or(u32::MAX);
+        Ok(Decision {
+            allowed: used <= limit,
+            limit,
+            remaining: limit.saturating_sub(used),
+            reset_after: Duration::from_secs(ttl_ms.div_ceil(1000).max(1)),
+        })
+    }
+
+    pub fn trusted_proxy_hops(&self) -> usize {
+        self.settings.trusted_proxy_hops
+    }
+
+    /// `RateLimit-Policy` and `RateLimit` headers, as in draft-ietf-httpapi-ratelimit-headers.
+    fn headers(&self, decision: &Decision, policy: &str) -> [(HeaderName, HeaderValue); 2] {
+        let policy_header = format!("\"{policy}\";q={};w={}", decision.limit, self.settings.window.as_secs());
+        let state_header = format!("\"{policy}\";r={};t={}", decision.remaining, decision.reset_after.as_secs());
+        [
+            (HeaderName::from_static("ratelimit-policy"), HeaderValue::try_from(policy_header).expect("ASCII header")),
+            (HeaderName::from_static("ratelimit"), HeaderValue::try_from(state_header).expect("ASCII header")),
+        ]
+    }
+}
+
+/// Middleware for the registration route: counts the attempt before the body is even read, and
+/// fails closed with 503 when Redis cannot count it.
+pub async fn limit_registrations(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limiter = &state.registration_limiter;
+    let client = client_ip(peer.ip(), request.headers(), limiter.trusted_proxy_hops());
+    let decision = match limiter.check(client).await {
+        Ok(decision) => decision,
+        Err(error) => return ApiError::from(error).into_response(),
+    };
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        tracing::info!(%client, "registration rate limit exceeded");
+        ApiError::RateLimited { retry_after: decision.reset_after }.into_response()
+    };
+    response.headers_mut().extend(limiter.headers(&decision, "register"));
+    response
+}

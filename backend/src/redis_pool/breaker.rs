@@ -1,0 +1,214 @@
+//! A circuit breaker, so that requests fail fast while Redis is unreachable.
+//!
+//! Closed: calls go through; consecutive unavailability errors are counted and any success resets
+//! the count. Open: calls fail at once with [`RedisError::CircuitOpen`] while a background probe
+//! (driven by `RedisPool`) tries Redis on a fresh connection every probe interval. Half-open: a
+//! probe is in flight; calls still fail fast. A successful probe closes the breaker.
+//!
+//! Letting live traffic act as the half-open trial would make some user pay the full timeout on
+//! every probe; the background probe pays it instead.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::metrics::{RedisMetrics, StateLabels};
+
+use super::RedisError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    const ALL: [Self; 3] = [Self::Closed, Self::Open, Self::HalfOpen];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: BreakerState,
+    consecutive_failures: u32,
+    last_cause: String,
+    opened_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Breaker {
+    inner: Mutex<Inner>,
+    failure_threshold: u32,
+    metrics: RedisMetrics,
+}
+
+/// What a failure did to the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tripped {
+    /// This failure opened the breaker; the caller must start the probe.
+    Now,
+    No,
+}
+
+impl Breaker {
+    pub fn new(failure_threshold: u32, metrics: RedisMetrics) -> Self {
+        let breaker = Self {
+            inner: Mutex::new(Inner {
+                state: BreakerState::Closed,
+                consecutive_failures: 0,
+                last_cause: String::new(),
+                opened_at: None,
+            }),
+            failure_threshold,
+            metrics,
+        };
+        breaker.publish(BreakerState::Closed);
+        breaker
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.lock().state
+    }
+
+    /// Lets a call through, or explains why not.
+    pub fn admit(&self) -> Result<(), RedisError> {
+        let inner = self.lock();
+        match inner.state {
+            BreakerState::Closed => Ok(()),
+            BreakerState::Open | BreakerState::HalfOpen => {
+                Err(RedisError::CircuitOpen { failures: inner.consecutive_failures, cause: inner.last_cause.clone() })
+            }
+        }
+    }
+
+    pub fn record_success(&self) {
+        let mut inner = self.lock();
+        if inner.state == BreakerState::Closed {
+            inner.consecutive_failures = 0;
+        }
+    }
+
+    pub fn record_failure(&self, error: &RedisError) -> Tripped {
+        let mut inner = self.lock();
+        inner.consecutive_failures = inner.consecutive_failures.saturating_add(1);
+        inner.last_cause = error.to_string();
+        if inner.state == BreakerState::Closed && inner.consecutive_failures >= self.failure_threshold {
+            inner.state = BreakerState::Open;
+            inner.opened_at = Some(Instant::now());
+            drop(inner);
+            self.metrics.breaker_opened.inc();
+            self.publish(BreakerState::Open);
+            tracing::error!(cause = %error, threshold = self.failure_threshold, "redis failed repeatedly; opening the circuit breaker");
+            return Tripped::Now;
+        }
+        Tripped::No
+    }
+
+    pub fn probe_started(&self) {
+        self.transition(BreakerState::Open, BreakerState::HalfOpen);
+    }
+
+    pub fn probe_failed(&self, error: &RedisError) {
+        let mut inner = self.lock();
+        inner.last_cause = error.to_string();
+        inner.consecutive_failures = inner.consecutive_failures.saturating_add(1);
+        drop(inner);
+        self.transition(BreakerState::HalfOpen, BreakerState::Open);
+    }
+
+    pub fn probe_succeeded(&self) {
+        let opened_at = {
+            let mut inner = self.lock();
+            inner.state = BreakerState::Closed;
+            inner.consecutive_failures = 0;
+            inner.opened_at.take()
+        };
+        self.publish(BreakerState::Closed);
+        let open_for = opened_at.map(|at| at.elapsed());
+        tracing::info!(?open_for, "redis answered the probe; closing the circuit breaker");
+    }
+
+    fn transition(&self, from: BreakerState, to: BreakerState) {
+        let mut inner = self.lock();
+        if inner.state == from {
+            inner.state = to;
+            drop(inner);
+            self.publish(to);
+        }
+    }
+
+    fn publish(&self, current: BreakerState) {
+        for state in BreakerState::ALL {
+            self.metrics.breaker_state.get_or_create(&StateLabels { state: state.label() }).set(i64::from(state == current));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("breaker lock is never poisoned: no code panics while holding it")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn timeout() -> RedisError {
+        RedisError::CommandTimeout { operation: "ping", timeout: std::time::Duration::from_millis(5) }
+    }
+
+    #[test]
+    fn breaker_opens_only_after_the_threshold_of_consecutive_failures() {
+        let breaker = Breaker::new(3, Metrics::new().redis);
+        assert_eq!(breaker.record_failure(&timeout()), Tripped::No);
+        assert_eq!(breaker.record_failure(&timeout()), Tripped::No);
+        assert!(breaker.admit().is_ok());
+        assert_eq!(breaker.record_failure(&timeout()), Tripped::Now);
+        assert_eq!(breaker.state(), BreakerState::Open);
+        let refused = breaker.admit().expect_err("an open breaker refuses calls");
+        assert!(refused.to_string().contains("timed out"), "the refusal names the last cause: {refused}");
+    }
+
+    #[test]
+    fn a_success_resets_the_count_of_consecutive_failures() {
+        let breaker = Breaker::new(2, Metrics::new().redis);
+        breaker.record_failure(&timeout());
+        breaker.record_success();
+        assert_eq!(breaker.record_failure(&timeout()), Tripped::No);
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn only_a_successful_probe_closes_an_open_breaker() {
+        let breaker = Breaker::new(1, Metrics::new().redis);
+        breaker.record_failure(&timeout());
+        breaker.probe_started();
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        assert!(breaker.admit().is_err(), "half-open still fails fast");
+        breaker.probe_failed(&timeout());
+        assert_eq!(breaker.state(), BreakerState::Open);
+        breaker.record_success();
+        assert_eq!(breaker.state(), BreakerState::Open, "a late success from an old call does not close it");
+        breaker.probe_started();
+        breaker.probe_succeeded();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        assert!(breaker.admit().is_ok());
+    }
+
+    #[test]
+    fn breaker_state_is_published_as_one_hot_gauges() {
+        let metrics = Metrics::new();
+        let breaker = Breaker::new(1, metrics.redis.clone());
+        breaker.record_failure(&timeout());
+        let text = metrics.encode();
+        assert!(text.contains("gift_genie_redis_breaker_state{state=\"open\"} 1"), "{text}");
+        assert!(text.contains("gift_genie_redis_breaker_state{state=\"closed\"} 0"), "{text}");
+    }
+}

@@ -1,0 +1,82 @@
+use std::time::Duration;
+
+/// Why a Redis call did not produce an answer.
+///
+/// Every variant's message is safe to log: none of them carries the Redis URL or a password.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    #[error("circuit breaker is open: redis failed {failures} times in a row, last with: {cause}")]
+    CircuitOpen { failures: u32, cause: String },
+    #[error("no redis connection became free within {0:?} (pool exhausted)")]
+    PoolExhausted(Duration),
+    #[error("connecting to redis timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("could not connect to redis: {0}")]
+    Connect(#[source] redis::RedisError),
+    #[error("redis {operation} timed out after {timeout:?}")]
+    CommandTimeout { operation: &'static str, timeout: Duration },
+    #[error("redis connection failed during {operation}: {source}")]
+    Connection {
+        operation: &'static str,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("redis is loading its dataset and cannot answer {operation} yet")]
+    Loading { operation: &'static str },
+    #[error("redis rejected {operation}: {source}")]
+    Server {
+        operation: &'static str,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("the redis pool is closed")]
+    PoolClosed,
+}
+
+impl RedisError {
+    /// Classifies an error that redis-rs returned while running `operation` on a pooled connection.
+    pub(crate) fn from_command(operation: &'static str, source: redis::RedisError, timeout: Duration) -> Self {
+        if source.is_timeout() {
+            Self::CommandTimeout { operation, timeout }
+        } else if source.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) {
+            Self::Loading { operation }
+        } else if source.is_io_error() || source.is_connection_dropped() || source.is_unrecoverable_error() {
+            Self::Connection { operation, source }
+        } else {
+            Self::Server { operation, source }
+        }
+    }
+
+    /// True when the error says Redis (or the path to it) is unavailable, as opposed to a local
+    /// limit or a refused command. These errors feed the circuit breaker and may be retried.
+    pub fn is_unavailability(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectTimeout(_)
+                | Self::Connect(_)
+                | Self::CommandTimeout { .. }
+                | Self::Connection { .. }
+                | Self::Loading { .. }
+        )
+    }
+
+    /// True when the connection that produced the error must not be used again.
+    pub(crate) fn poisons_connection(&self) -> bool {
+        matches!(self, Self::CommandTimeout { .. } | Self::Connection { .. })
+    }
+
+    /// A stable label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CircuitOpen { .. } => "circuit_open",
+            Self::PoolExhausted(_) => "pool_exhausted",
+            Self::ConnectTimeout(_) => "connect_timeout",
+            Self::Connect(_) => "connect",
+            Self::CommandTimeout { .. } => "command_timeout",
+            Self::Connection { .. } => "connection",
+            Self::Loading { .. } => "loading",
+            Self::Server { .. } => "server",
+            Self::PoolClosed => "pool_closed",
+        }
+    }
+}

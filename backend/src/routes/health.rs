@@ -1,0 +1,38 @@
+//! Readiness (`/health`, which checks Redis) and liveness (`/livez`, which does not).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Health {
+    pub status: &'static str,
+    pub redis_status: &'static str,
+}
+
+/// 200 when Redis answers PING, 503 otherwise. One attempt, so the answer comes within the
+/// operation timeout even when packets to Redis are silently dropped; while the circuit breaker
+/// is open it comes at once.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    match state.redis.ping().await {
+        Ok(()) => (StatusCode::OK, Json(Health { status: "healthy", redis_status: "connected" })),
+        Err(error) => {
+            tracing::error!(%error, "health check: redis is unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unhealthy", redis_status: "disconnected" }))
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Live {
+    pub status: &'static str,
+}
+
+/// The process is up and serving HTTP. Never touches Redis: a container restarted because Redis
+/// is down would not bring Redis back.
+pub async fn livez() -> Json<Live> {
+    Json(Live { status: "alive" })
+}
