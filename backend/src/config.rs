@@ -185,76 +185,79 @@ impl Settings {
     /// Reads settings through `lookup`, so that tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut env = Reader { lookup: &lookup, problems: Vec::new() };
+        let settings = Self { http: env.http(), redis: env.redis(), rate_limit: env.rate_limit(), log: env.log() };
+        if env.problems.is_empty() { Ok(settings) } else { Err(ConfigError { problems: env.problems }) }
+    }
+}
 
-        let http = HttpSettings {
-            host: env.parsed("HOST", "0.0.0.0", "an IP address such as 0.0.0.0 or ::"),
-            port: env.parsed("PORT", "8080", "a TCP port number between 0 and 65535"),
-            request_timeout: env.duration("HTTP_REQUEST_TIMEOUT", Duration::from_secs(30), Bound::Positive),
-        };
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn http(&mut self) -> HttpSettings {
+        HttpSettings {
+            host: self.parsed("HOST", "0.0.0.0", "an IP address such as 0.0.0.0 or ::"),
+            port: self.parsed("PORT", "8080", "a TCP port number between 0 and 65535"),
+            request_timeout: self.duration("HTTP_REQUEST_TIMEOUT", Duration::from_secs(30), Bound::Positive),
+        }
+    }
 
-        let keepalive_enabled = env.flag("REDIS_TCP_KEEPALIVE", true);
+    fn redis(&mut self) -> RedisSettings {
+        let keepalive_enabled = self.flag("REDIS_TCP_KEEPALIVE", true);
         let keepalive = KeepaliveSettings {
-            idle: env.duration("REDIS_TCP_KEEPALIVE_IDLE", Duration::from_secs(30), Bound::WholeSeconds),
-            interval: env.duration("REDIS_TCP_KEEPALIVE_INTERVAL", Duration::from_secs(10), Bound::WholeSeconds),
-            count: env.ranged("REDIS_TCP_KEEPALIVE_COUNT", 3, 1..=127),
+            idle: self.duration("REDIS_TCP_KEEPALIVE_IDLE", Duration::from_secs(30), Bound::WholeSeconds),
+            interval: self.duration("REDIS_TCP_KEEPALIVE_INTERVAL", Duration::from_secs(10), Bound::WholeSeconds),
+            count: self.ranged("REDIS_TCP_KEEPALIVE_COUNT", 3, 1..=127),
         };
-        let tcp_user_timeout = env.duration("REDIS_TCP_USER_TIMEOUT", Duration::from_secs(15), Bound::ZeroDisables);
-        let retry_on_timeout = env.flag("REDIS_RETRY_ON_TIMEOUT", true);
+        let tcp_user_timeout = self.duration("REDIS_TCP_USER_TIMEOUT", Duration::from_secs(15), Bound::ZeroDisables);
+        let retry_on_timeout = self.flag("REDIS_RETRY_ON_TIMEOUT", true);
         let retry = RetrySettings {
-            max_attempts: if retry_on_timeout { env.ranged("REDIS_RETRY_MAX_ATTEMPTS", 3, 1..=10) } else { 1 },
-            backoff: env.duration("REDIS_RETRY_BACKOFF", Duration::from_millis(50), Bound::ZeroAllowed),
+            max_attempts: if retry_on_timeout { self.ranged("REDIS_RETRY_MAX_ATTEMPTS", 3, 1..=10) } else { 1 },
+            backoff: self.duration("REDIS_RETRY_BACKOFF", Duration::from_millis(50), Bound::ZeroAllowed),
         };
-        let redis = RedisSettings {
-            url: env.with("REDIS_URL", "redis://localhost:6379/0", RedisUrl::parse, |_| "(not shown: may hold a password)".to_owned()),
-            tls_ca_file: env.optional("REDIS_TLS_CA_FILE").map(PathBuf::from),
-            pool_max_size: env.ranged("REDIS_POOL_MAX_SIZE", 50, 1..=10_000),
-            pool_wait_timeout: env.duration("REDIS_POOL_WAIT_TIMEOUT", Duration::from_secs(1), Bound::Positive),
-            connect_timeout: env.duration("REDIS_CONNECT_TIMEOUT", Duration::from_secs(5), Bound::Positive),
-            operation_timeout: env.duration("REDIS_OPERATION_TIMEOUT", Duration::from_secs(5), Bound::Positive),
+        let hidden = |_: &str| "(not shown: may hold a password)".to_owned();
+        RedisSettings {
+            url: self.with("REDIS_URL", "redis://localhost:6379/0", RedisUrl::parse, hidden),
+            tls_ca_file: self.optional("REDIS_TLS_CA_FILE").map(PathBuf::from),
+            pool_max_size: self.ranged("REDIS_POOL_MAX_SIZE", 50, 1..=10_000),
+            pool_wait_timeout: self.duration("REDIS_POOL_WAIT_TIMEOUT", Duration::from_secs(1), Bound::Positive),
+            connect_timeout: self.duration("REDIS_CONNECT_TIMEOUT", Duration::from_secs(5), Bound::Positive),
+            operation_timeout: self.duration("REDIS_OPERATION_TIMEOUT", Duration::from_secs(5), Bound::Positive),
             keepalive: keepalive_enabled.then_some(keepalive),
             tcp_user_timeout: (!tcp_user_timeout.is_zero()).then_some(tcp_user_timeout),
             retry,
-            health_check_interval: env.duration("REDIS_HEALTH_CHECK_INTERVAL", Duration::from_secs(30), Bound::Positive),
+            health_check_interval: self.duration(
+                "REDIS_HEALTH_CHECK_INTERVAL",
+                Duration::from_secs(30),
+                Bound::Positive,
+            ),
             breaker: BreakerSettings {
-                failure_threshold: env.ranged("REDIS_BREAKER_FAILURE_THRESHOLD", 5, 1..=1_000),
-                probe_interval: env.duration("REDIS_BREAKER_PROBE_INTERVAL", Duration::from_secs(1), Bound::Positive),
+                failure_threshold: self.ranged("REDIS_BREAKER_FAILURE_THRESHOLD", 5, 1..=1_000),
+                probe_interval: self.duration("REDIS_BREAKER_PROBE_INTERVAL", Duration::from_secs(1), Bound::Positive),
             },
-            key_prefix: env.optional("REDIS_KEY_PREFIX").unwrap_or_else(|| "gift-genie:".to_owned()),
-        };
+            key_prefix: self.optional("REDIS_KEY_PREFIX").unwrap_or_else(|| "gift-genie:".to_owned()),
+        }
+    }
 
-        let rate_limit = RateLimitSettings {
-            max_attempts: env.ranged("RATE_LIMIT_MAX_ATTEMPTS", 5, 1..=1_000_000),
-            window: env.duration("RATE_LIMIT_WINDOW", Duration::from_mins(1), Bound::WholeSeconds),
-            trusted_proxy_hops: env.ranged("TRUSTED_PROXY_HOPS", 0, 0..=16),
-        };
+    fn rate_limit(&mut self) -> RateLimitSettings {
+        RateLimitSettings {
+            max_attempts: self.ranged("RATE_LIMIT_MAX_ATTEMPTS", 5, 1..=1_000_000),
+            window: self.duration("RATE_LIMIT_WINDOW", Duration::from_mins(1), Bound::WholeSeconds),
+            trusted_proxy_hops: self.ranged("TRUSTED_PROXY_HOPS", 0, 0..=16),
+        }
+    }
 
-        let log = LogSettings {
-            format: env.with(
-                "LOG_FORMAT",
-                "text",
-                |raw| match raw.to_ascii_lowercase().as_str() {
-                    "text" => Ok(LogFormat::Text),
-                    "json" => Ok(LogFormat::Json),
-                    _ => Err("expected text or json".to_owned()),
-                },
-                str::to_owned,
-            ),
-            filter: env.with(
-                "RUST_LOG",
-                "info",
-                |raw| {
-                    tracing_subscriber::EnvFilter::try_new(raw)
-                        .map(|_| raw.to_owned())
-                        .map_err(|_| "expected a tracing filter such as info or gift_genie_backend=debug".to_owned())
-                },
-                str::to_owned,
-            ),
+    fn log(&mut self) -> LogSettings {
+        let format = |raw: &str| match raw.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".to_owned()),
         };
-
-        if env.problems.is_empty() {
-            Ok(Self { http, redis, rate_limit, log })
-        } else {
-            Err(ConfigError { problems: env.problems })
+        let filter = |raw: &str| {
+            tracing_subscriber::EnvFilter::try_new(raw)
+                .map(|_| raw.to_owned())
+                .map_err(|_| "expected a tracing filter such as info or gift_genie_backend=debug".to_owned())
+        };
+        LogSettings {
+            format: self.with("LOG_FORMAT", "text", format, str::to_owned),
+            filter: self.with("RUST_LOG", "info", filter, str::to_owned),
         }
     }
 }

@@ -98,8 +98,12 @@ struct Body<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            Self::Unavailable(cause) => tracing::error!(error = %cause, "request failed: redis unavailable"),
-            Self::Internal(cause) => tracing::error!(error = ?cause, "request failed: internal error"),
+            Self::Unavailable(cause) => {
+                tracing::error!(error = %cause, "request failed: redis unavailable");
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = ?cause, "request failed: internal error");
+            }
             _ => {}
         }
         let body = Body {

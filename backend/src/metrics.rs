@@ -10,7 +10,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Latency buckets in seconds: from a loopback Redis round trip up to the 30 s request timeout.
-const LATENCY_BUCKETS: [f64; 14] = [0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -89,6 +90,44 @@ pub struct HttpMetrics {
     pub duration: HistogramFamily<RouteLabels>,
 }
 
+impl RedisMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register("commands", "Redis calls by operation and outcome (ok or error)", self.commands.clone());
+        r.register(
+            "command_duration_seconds",
+            "Redis call latency, checkout and retries included",
+            self.command_duration.clone(),
+        );
+        r.register("timeouts", "Redis timeouts by kind (connect or command)", self.timeouts.clone());
+        r.register("retries", "Retried attempts of idempotent Redis operations", self.retries.clone());
+        r.register("errors", "Failed Redis attempts by error kind", self.errors.clone());
+        r.register("connections_opened", "Connections opened to Redis by the pool", self.connections_opened.clone());
+        r.register(
+            "connections_discarded",
+            "Pooled connections thrown away, by reason",
+            self.connections_discarded.clone(),
+        );
+        r.register("pool_max_size", "Most connections the pool may hold", self.pool_max_size.clone());
+        r.register("pool_connections", "Connections the pool holds now", self.pool_connections.clone());
+        r.register("pool_in_use", "Connections checked out of the pool", self.pool_in_use.clone());
+        r.register("pool_idle", "Connections idle in the pool", self.pool_idle.clone());
+        r.register("pool_waiting", "Calls waiting for a free connection", self.pool_waiting.clone());
+        r.register(
+            "breaker_state",
+            "Circuit breaker state: 1 for the current state, 0 otherwise",
+            self.breaker_state.clone(),
+        );
+        r.register("breaker_opened", "Times the circuit breaker opened", self.breaker_opened.clone());
+    }
+}
+
+impl HttpMetrics {
+    fn register(&self, h: &mut Registry) {
+        h.register("requests", "HTTP requests by method, route and status", self.requests.clone());
+        h.register("request_duration_seconds", "HTTP request latency by method and route", self.duration.clone());
+    }
+}
+
 /// The registry and every metric the service exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -122,27 +161,11 @@ impl Metrics {
             breaker_state: Family::default(),
             breaker_opened: Counter::default(),
         };
-        let http = HttpMetrics { requests: Family::default(), duration: Family::new_with_constructor(latency_histogram) };
+        let http =
+            HttpMetrics { requests: Family::default(), duration: Family::new_with_constructor(latency_histogram) };
 
-        let r = registry.sub_registry_with_prefix("redis");
-        r.register("commands", "Redis calls by operation and outcome (ok or error)", redis.commands.clone());
-        r.register("command_duration_seconds", "Redis call latency, checkout and retries included", redis.command_duration.clone());
-        r.register("timeouts", "Redis timeouts by kind (connect or command)", redis.timeouts.clone());
-        r.register("retries", "Retried attempts of idempotent Redis operations", redis.retries.clone());
-        r.register("errors", "Failed Redis attempts by error kind", redis.errors.clone());
-        r.register("connections_opened", "Connections opened to Redis by the pool", redis.connections_opened.clone());
-        r.register("connections_discarded", "Pooled connections thrown away, by reason", redis.connections_discarded.clone());
-        r.register("pool_max_size", "Most connections the pool may hold", redis.pool_max_size.clone());
-        r.register("pool_connections", "Connections the pool holds now", redis.pool_connections.clone());
-        r.register("pool_in_use", "Connections checked out of the pool", redis.pool_in_use.clone());
-        r.register("pool_idle", "Connections idle in the pool", redis.pool_idle.clone());
-        r.register("pool_waiting", "Calls waiting for a free connection", redis.pool_waiting.clone());
-        r.register("breaker_state", "Circuit breaker state: 1 for the current state, 0 otherwise", redis.breaker_state.clone());
-        r.register("breaker_opened", "Times the circuit breaker opened", redis.breaker_opened.clone());
-
-        let h = registry.sub_registry_with_prefix("http");
-        h.register("requests", "HTTP requests by method, route and status", http.requests.clone());
-        h.register("request_duration_seconds", "HTTP request latency by method and route", http.duration.clone());
+        redis.register(registry.sub_registry_with_prefix("redis"));
+        http.register(registry.sub_registry_with_prefix("http"));
 
         Self { registry, redis, http }
     }

@@ -36,7 +36,8 @@ impl Registration {
         };
         let mut problems = Vec::new();
         let email = field(object, "email", &mut problems).and_then(|raw| check(email(raw), "email", &mut problems));
-        let password = field(object, "password", &mut problems).and_then(|raw| check(password(raw), "password", &mut problems));
+        let password =
+            field(object, "password", &mut problems).and_then(|raw| check(password(raw), "password", &mut problems));
         let name = field(object, "name", &mut problems).and_then(|raw| check(name(raw), "name", &mut problems));
         match (email, password, name) {
             (Some(email), Some(password), Some(name)) if problems.is_empty() => Ok(Self { email, password, name }),

@@ -71,7 +71,8 @@ impl App {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let addr = SocketAddr::new(settings.http.host, settings.http.port);
         let state = AppState::new(settings)?;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
         Ok(Self { listener, state })
     }
 
@@ -123,7 +124,7 @@ pub fn router(state: AppState) -> Router {
                                 .get("x-request-id")
                                 .and_then(|value| value.to_str().ok())
                                 .unwrap_or_default();
-                            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
                         })
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
@@ -144,7 +145,13 @@ async fn record_http_metrics(State(state): State<AppState>, request: Request, ne
     let response = next.run(request).await.into_response();
     let http = &state.metrics.http;
     let status = response.status().as_u16();
-    http.requests.get_or_create(&HttpLabels { method: std::borrow::Cow::clone(&method), route: std::borrow::Cow::clone(&route), status }).inc();
+    http.requests
+        .get_or_create(&HttpLabels {
+            method: std::borrow::Cow::clone(&method),
+            route: std::borrow::Cow::clone(&route),
+            status,
+        })
+        .inc();
     http.duration.get_or_create(&RouteLabels { method, route }).observe(started.elapsed().as_secs_f64());
     response
 }

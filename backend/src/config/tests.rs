@@ -24,7 +24,10 @@ fn defaults_match_the_python_service_that_this_replaces() {
     assert_eq!(redis.connect_timeout, Duration::from_secs(5));
     assert_eq!(redis.operation_timeout, Duration::from_secs(5));
     assert_eq!(redis.health_check_interval, Duration::from_secs(30));
-    assert_eq!(redis.keepalive, Some(KeepaliveSettings { idle: Duration::from_secs(30), interval: Duration::from_secs(10), count: 3 }));
+    assert_eq!(
+        redis.keepalive,
+        Some(KeepaliveSettings { idle: Duration::from_secs(30), interval: Duration::from_secs(10), count: 3 })
+    );
     assert_eq!(redis.tcp_user_timeout, Some(Duration::from_secs(15)));
     assert_eq!(redis.retry.max_attempts, 3, "retry on timeout is on");
     assert_eq!(settings.http.port, 8080);

@@ -146,7 +146,10 @@ impl Breaker {
 
     fn publish(&self, current: BreakerState) {
         for state in BreakerState::ALL {
-            self.metrics.breaker_state.get_or_create(&StateLabels { state: state.label() }).set(i64::from(state == current));
+            self.metrics
+                .breaker_state
+                .get_or_create(&StateLabels { state: state.label() })
+                .set(i64::from(state == current));
         }
     }
 

@@ -66,7 +66,11 @@ impl managed::Manager for ConnectionManager {
         Ok(connection)
     }
 
-    async fn recycle(&self, connection: &mut MultiplexedConnection, metrics: &Metrics) -> RecycleResult<redis::RedisError> {
+    async fn recycle(
+        &self,
+        connection: &mut MultiplexedConnection,
+        metrics: &Metrics,
+    ) -> RecycleResult<redis::RedisError> {
         let Some(reason) = self.needs_check(metrics) else {
             return Ok(());
         };

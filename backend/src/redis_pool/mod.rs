@@ -66,7 +66,10 @@ struct Inner {
 
 impl std::fmt::Debug for RedisPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisPool").field("url", &self.inner.settings.url).field("status", &self.inner.pool.status()).finish()
+        f.debug_struct("RedisPool")
+            .field("url", &self.inner.settings.url)
+            .field("status", &self.inner.pool.status())
+            .finish()
     }
 }
 
@@ -168,7 +171,11 @@ impl RedisPool {
         };
         let labels = CommandLabels { operation: operation.name, outcome: if outcome.is_ok() { "ok" } else { "error" } };
         inner.metrics.commands.get_or_create(&labels).inc();
-        inner.metrics.command_duration.get_or_create(&OperationLabels { operation: operation.name }).observe(started.elapsed().as_secs_f64());
+        inner
+            .metrics
+            .command_duration
+            .get_or_create(&OperationLabels { operation: operation.name })
+            .observe(started.elapsed().as_secs_f64());
         outcome
     }
 
@@ -205,11 +212,19 @@ impl RedisPool {
         };
         match tokio::time::timeout_at(deadline, self.inner.pool.timeout_get(&timeouts)).await {
             Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(PoolError::Timeout(TimeoutType::Wait))) => Err(RedisError::PoolExhausted(timeouts.wait.unwrap_or_default())),
-            Ok(Err(PoolError::Timeout(_))) | Err(_) => Err(RedisError::ConnectTimeout(timeouts.create.unwrap_or_default())),
-            Ok(Err(PoolError::Backend(source))) if source.is_timeout() => Err(RedisError::ConnectTimeout(settings.connect_timeout)),
+            Ok(Err(PoolError::Timeout(TimeoutType::Wait))) => {
+                Err(RedisError::PoolExhausted(timeouts.wait.unwrap_or_default()))
+            }
+            Ok(Err(PoolError::Timeout(_))) | Err(_) => {
+                Err(RedisError::ConnectTimeout(timeouts.create.unwrap_or_default()))
+            }
+            Ok(Err(PoolError::Backend(source))) if source.is_timeout() => {
+                Err(RedisError::ConnectTimeout(settings.connect_timeout))
+            }
             Ok(Err(PoolError::Backend(source))) => Err(RedisError::Connect(source)),
-            Ok(Err(PoolError::Closed | PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_))) => Err(RedisError::PoolClosed),
+            Ok(Err(PoolError::Closed | PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_))) => {
+                Err(RedisError::PoolClosed)
+            }
         }
     }
 
@@ -237,7 +252,9 @@ impl RedisPool {
 /// breaker. Ends early when the pool is dropped.
 async fn probe_until_closed(inner: Weak<Inner>) {
     loop {
-        let Some(interval) = inner.upgrade().map(|inner| inner.settings.breaker.probe_interval) else { return };
+        let Some(interval) = inner.upgrade().map(|inner| inner.settings.breaker.probe_interval) else {
+            return;
+        };
         tokio::time::sleep(interval).await;
         let Some(inner) = inner.upgrade() else { return };
         inner.breaker.probe_started();
@@ -259,7 +276,9 @@ async fn probe(inner: &Inner) -> Result<(), RedisError> {
     let manager = inner.pool.manager();
     let mut connection = match tokio::time::timeout(settings.connect_timeout, manager.connect()).await {
         Ok(Ok(connection)) => connection,
-        Ok(Err(source)) if source.is_timeout() => return Err(RedisError::ConnectTimeout(settings.connect_timeout)),
+        Ok(Err(source)) if source.is_timeout() => {
+            return Err(RedisError::ConnectTimeout(settings.connect_timeout));
+        }
         Ok(Err(source)) => return Err(RedisError::Connect(source)),
         Err(_) => return Err(RedisError::ConnectTimeout(settings.connect_timeout)),
     };
@@ -300,7 +319,8 @@ fn client_for(settings: &RedisSettings) -> Result<redis::Client, SetupError> {
 
     match &settings.tls_ca_file {
         Some(path) if settings.url.uses_tls() => {
-            let root_cert = std::fs::read(path).map_err(|source| SetupError::CaFile { path: path.display().to_string(), source })?;
+            let root_cert = std::fs::read(path)
+                .map_err(|source| SetupError::CaFile { path: path.display().to_string(), source })?;
             let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) };
             redis::Client::build_with_tls(info, certificates).map_err(|error| SetupError::Url(error.to_string()))
         }

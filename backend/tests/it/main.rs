@@ -1,1 +1,11 @@
+//! The backend driven over HTTP against real redis-server processes: no mock Redis.
 
+mod bad_input;
+mod health;
+mod logs;
+mod metrics;
+mod pool;
+mod rate_limit;
+mod registration;
+mod support;
+mod users;

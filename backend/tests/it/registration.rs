@@ -1,0 +1,88 @@
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{MARGIN, OPERATION_TIMEOUT, RedisServer, TestApp, timed, user};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_registration_creates_the_user_in_redis_with_an_argon2id_hash() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[]).await;
+
+    let response = app
+        .register(&json!({"email": " Ada@Example.com ", "password": "analytical-engine-1", "name": " Ada Lovelace "}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    insta::assert_json_snapshot!("registered_user", body, {".id" => "[uuid]", ".created_at" => "[timestamp]"});
+    assert_eq!(location, format!("/api/v1/users/{}", body["id"].as_str().unwrap()));
+
+    let mut admin = redis.admin().await.unwrap();
+    let stored: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("gift-genie:user:{}", body["id"].as_str().unwrap()))
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(stored["email"], "ada@example.com");
+    assert!(stored["password_hash"].starts_with("$argon2id$"), "{}", stored["password_hash"]);
+    assert!(!stored.values().any(|value| value.contains("analytical-engine-1")), "the password is never stored");
+    let owner: String =
+        redis::cmd("GET").arg("gift-genie:user-email:ada@example.com").query_async(&mut admin).await.unwrap();
+    assert_eq!(owner, body["id"].as_str().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registering_an_email_twice_in_any_case_gives_409() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[]).await;
+
+    assert_eq!(app.register(&user("grace@example.com")).await.status(), StatusCode::CREATED);
+    let again = app.register(&user("GRACE@example.COM")).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["error"], "email_taken");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_concurrent_registrations_of_one_email_create_exactly_one_account() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[]).await;
+
+    let statuses: Vec<StatusCode> =
+        join_all((0..20).map(|_| async { app.register(&user("race@example.com")).await.status() })).await;
+
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 19, "{statuses:?}");
+    let mut admin = redis.admin().await.unwrap();
+    let users: Vec<String> = redis::cmd("KEYS").arg("gift-genie:user:*").query_async(&mut admin).await.unwrap();
+    assert_eq!(users.len(), 1, "{users:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_fails_closed_with_503_within_the_operation_timeout_when_redis_is_down() {
+    let mut redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[]).await;
+    redis.stop();
+
+    let answer = timed(app.register(&user("down@example.com"))).await;
+    assert_eq!(answer.value.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.elapsed < OPERATION_TIMEOUT + MARGIN, "{:?}", answer.elapsed);
+    let body: Value = answer.value.json().await.unwrap();
+    insta::assert_json_snapshot!("redis_unavailable", body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_fails_closed_when_redis_silently_stops_answering() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[]).await;
+    assert_eq!(app.register(&user("before@example.com")).await.status(), StatusCode::CREATED);
+
+    redis.freeze();
+    let answer = timed(app.register(&user("frozen@example.com"))).await;
+    redis.thaw();
+    assert_eq!(answer.value.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.elapsed >= OPERATION_TIMEOUT && answer.elapsed < OPERATION_TIMEOUT + MARGIN, "{:?}", answer.elapsed);
+}

@@ -1,0 +1,89 @@
+//! The backend, served in-process on a free port, driven over real HTTP.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gift_genie_backend::config::Settings;
+use gift_genie_backend::startup::App;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Timeouts short enough for tests, long enough for a loaded 2-core machine.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(400);
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// Slack for scheduling on a busy machine, added to every bound derived from a timeout.
+pub const MARGIN: Duration = Duration::from_millis(1500);
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn settings(redis_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let operation_timeout = format!("{}ms", OPERATION_TIMEOUT.as_millis());
+    let probe_interval = format!("{}ms", PROBE_INTERVAL.as_millis());
+    let mut vars: HashMap<&str, &str> = HashMap::from([
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("REDIS_URL", redis_url),
+        ("REDIS_OPERATION_TIMEOUT", operation_timeout.as_str()),
+        ("REDIS_CONNECT_TIMEOUT", operation_timeout.as_str()),
+        ("REDIS_BREAKER_PROBE_INTERVAL", probe_interval.as_str()),
+        ("RATE_LIMIT_MAX_ATTEMPTS", "1000"),
+    ]);
+    vars.extend(overrides.iter().copied());
+    Settings::from_lookup(|name| vars.get(name).map(|value| (*value).to_owned())).expect("test settings are valid")
+}
+
+impl TestApp {
+    pub async fn spawn(redis_url: &str, overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_with(settings(redis_url, overrides)).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> Self {
+        let app = App::build(settings).await.expect("the app binds a free port");
+        let addr = app.local_addr();
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = signal.await;
+        }));
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client");
+        Self { addr, client, shutdown: Some(shutdown), server: Some(server) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("the backend answers")
+    }
+
+    pub async fn register(&self, body: &Value) -> reqwest::Response {
+        self.client.post(self.url("/api/v1/auth/register")).json(body).send().await.expect("the backend answers")
+    }
+
+    /// Asks the server to stop and waits until it has.
+    pub async fn shut_down(mut self) -> std::io::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.server.take().expect("the server runs").await.expect("the server task does not panic")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+pub fn user(email: &str) -> Value {
+    json!({"email": email, "password": "s3cure-passw0rd", "name": "Test User"})
+}

@@ -1,0 +1,128 @@
+//! A real `redis-server` process per test, on a free loopback port.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+    dir: TempDir,
+}
+
+fn redis_server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("REDIS_SERVER_BIN") {
+        return path.into();
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("redis-server")).find(|path| path.is_file()))
+        .unwrap_or_else(|| {
+            panic!("redis-server is not on PATH: install it (apt-get install redis-server) or set REDIS_SERVER_BIN")
+        })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free loopback port").port()
+}
+
+impl RedisServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory for redis");
+        let mut server = Self { port: free_port(), child: None, dir };
+        for _ in 0..5 {
+            if server.spawn().await {
+                return server;
+            }
+            // Another process took the port between our probe and redis' bind: try another one.
+            server.port = free_port();
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    async fn spawn(&mut self) -> bool {
+        let child = Command::new(redis_server_binary())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().expect("redis-server status").is_some()
+            {
+                self.child = None;
+                return false;
+            }
+            if self.admin().await.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("redis-server on port {} did not answer PING within 10s", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("redis-server is running").id()
+    }
+
+    /// A direct connection that bypasses the backend, to check what Redis really holds.
+    pub async fn admin(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(self.url())?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut connection).await?;
+        Ok(connection)
+    }
+
+    /// Kills the process: connections are reset and new ones refused.
+    pub fn stop(&mut self) {
+        self.kill();
+    }
+
+    /// Starts redis again on the same port.
+    pub async fn restart(&mut self) {
+        assert!(self.spawn().await, "redis-server could not take back port {}", self.port);
+    }
+
+    /// Freezes the process with SIGSTOP: the kernel still accepts connections and data, but
+    /// nothing answers, as when a network silently drops packets.
+    pub fn freeze(&self) {
+        signal(self.pid(), "-STOP");
+    }
+
+    pub fn thaw(&self) {
+        signal(self.pid(), "-CONT");
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid} failed");
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_ref() {
+            // A frozen process ignores SIGKILL until continued on some kernels; thaw it first.
+            let _ = Command::new("kill").args(["-CONT", &child.id().to_string()]).status();
+        }
+        self.kill();
+    }
+}
