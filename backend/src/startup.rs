@@ -12,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -36,6 +37,8 @@ pub struct AppState {
     pub registration_limiter: RateLimiter,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
+    /// One password hash at a time per core: more would only add memory, not throughput.
+    pub password_hashing: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -48,6 +51,7 @@ impl AppState {
             redis,
             metrics,
             settings: Arc::new(settings),
+            password_hashing: Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from))),
         })
     }
 }

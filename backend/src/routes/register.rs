@@ -36,7 +36,7 @@ pub async fn register(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<User>), ApiError> {
     let registration = Registration::from_json(&body)?;
-    let password_hash = hash_password(registration.password).await?;
+    let password_hash = hash_password(registration.password, &state.password_hashing).await?;
     let new_user = NewUser { email: registration.email, name: registration.name, password_hash };
     match state.users.create(new_user).await? {
         Created::User(user) => {

@@ -68,6 +68,11 @@ impl RedisServer {
         panic!("redis-server on port {} did not answer PING within 10s", self.port);
     }
 
+    #[cfg_attr(test, allow(dead_code))] // only the load benchmark, which shares this file, needs it
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
