@@ -8,16 +8,6 @@
     unused_import_braces,
     unused_qualifications
 )]
-#![cfg_attr(feature = "clippy", warn(cast_possible_truncation))]
-#![cfg_attr(feature = "clippy", warn(cast_possible_wrap))]
-#![cfg_attr(feature = "clippy", warn(cast_precision_loss))]
-#![cfg_attr(feature = "clippy", warn(cast_sign_loss))]
-#![cfg_attr(feature = "clippy", warn(missing_docs_in_private_items))]
-#![cfg_attr(feature = "clippy", warn(mut_mut))]
-#![cfg_attr(feature = "clippy", warn(print_stdout))]
-#![cfg_attr(all(not(test), feature = "clippy"), warn(result_unwrap_used))]
-#![cfg_attr(feature = "clippy", warn(unseparated_literal_suffix))]
-#![cfg_attr(feature = "clippy", warn(wrong_pub_self_convention))]
 
 //! # noxious
 

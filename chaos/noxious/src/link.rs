@@ -1,6 +1,7 @@
 use crate::{
     proxy::ProxyConfig,
     signal::{Close, Closer, Stop, Stopper},
+    socket::ResetHandle,
     state::{ToxicState, ToxicStateHolder},
     stream::{forward, forward_read, forward_write, Read, Write},
     toxic::ToxicKind,
@@ -11,7 +12,7 @@ use bytes::Bytes;
 use futures::channel::mpsc as futures_mpsc;
 use futures::StreamExt;
 use futures::{Sink, Stream};
-use rand::{distributions::Standard, rngs::StdRng, Rng, SeedableRng};
+use rand::{distr::StandardUniform, rngs::StdRng, Rng, SeedableRng};
 use std::net::SocketAddr;
 use std::{io, sync::Arc};
 use tokio::pin;
@@ -27,6 +28,8 @@ pub(crate) struct Link {
     stop: Stop,
     stopper: Stopper,
     disband_receiver: Option<oneshot::Receiver<Ends>>,
+    /// Both sockets of the connection, for the reset_peer toxic. (Fork.)
+    reset: Option<Arc<ResetHandle>>,
 }
 
 type Ends = (Read, Write);
@@ -46,7 +49,14 @@ impl Link {
             stop,
             stopper,
             disband_receiver: None,
+            reset: None,
         }
+    }
+
+    /// Lets this link's reset_peer toxics abort the connection. (Fork.)
+    pub(crate) fn with_reset_handle(mut self, reset: Option<Arc<ResetHandle>>) -> Self {
+        self.reset = reset;
+        self
     }
 
     pub(super) fn establish(
@@ -100,13 +110,16 @@ impl Link {
         let rand_gen = if let Some(seed) = self.config.rand_seed {
             StdRng::seed_from_u64(seed)
         } else {
-            StdRng::from_entropy()
+            StdRng::from_os_rng()
         };
         let mut toxic_runners: Vec<ToxicRunner> = toxics
             .into_iter()
-            .zip(rand_gen.sample_iter(Standard))
+            .zip(rand_gen.sample_iter(StandardUniform))
             .map(ToxicRunner::new)
             .collect();
+        for runner in &mut toxic_runners {
+            runner.reset = self.reset.clone();
+        }
 
         let (close_read_join, close_write_join): (
             JoinHandle<io::Result<Read>>,
@@ -172,7 +185,7 @@ impl Link {
         &self,
         reader: Read,
         writer: Write,
-        mut toxic_runners: &mut [ToxicRunner],
+        toxic_runners: &mut [ToxicRunner],
         stop: &mut Stop,
         left_end_tx: futures_mpsc::Sender<Bytes>,
         right_end_rx: futures_mpsc::Receiver<Bytes>,
@@ -184,7 +197,7 @@ impl Link {
         let toxic_override_stopper_clone = toxic_override_stopper.clone();
 
         let wait_for_manual_close: Option<Close> =
-            self.prepare_manual_close_signals(&mut toxic_runners, override_stop_toxics);
+            self.prepare_manual_close_signals(toxic_runners, override_stop_toxics);
         let wait_for_manual_close_clone = wait_for_manual_close.clone();
 
         let close_read_join = tokio::spawn(async move {
@@ -302,6 +315,7 @@ pub(crate) struct ToxicRunner {
     toxic: Toxic,
     closer: Option<Closer>,
     override_stop: Option<Stop>,
+    reset: Option<Arc<ResetHandle>>,
 }
 
 impl ToxicRunner {
@@ -311,6 +325,7 @@ impl ToxicRunner {
             toxic,
             closer: None,
             override_stop: None,
+            reset: None,
         }
     }
 
@@ -380,6 +395,9 @@ impl ToxicRunner {
                     let stop = self.take_override_stop();
                     toxics::run_limit_data(input, output, stop, bytes, state).await
                 }
+                ToxicKind::ResetPeer { timeout } => {
+                    toxics::run_reset_peer(input, timeout, self.reset.clone()).await
+                }
             }
         } else {
             toxics::run_noop(input, output).await
@@ -387,7 +405,7 @@ impl ToxicRunner {
         if let Some(closer) = self.closer.take() {
             let _ = closer.close();
         }
-        return result;
+        result
     }
 }
 
@@ -462,7 +480,7 @@ mod tests {
         let handle = tokio::spawn(async move {
             let res = runner.run(rx, tx2, None, None).await;
             assert_err!(&res);
-            assert_eq!(std::io::ErrorKind::ConnectionReset, res.unwrap_err().kind());
+            assert_eq!(io::ErrorKind::ConnectionReset, res.unwrap_err().kind());
         });
         assert_eq!(Some("chop".into()), rx2.next().await);
         assert_eq!(Some(" cho".into()), rx2.next().await);

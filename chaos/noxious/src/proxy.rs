@@ -1,11 +1,14 @@
-use crate::socket::{SocketListener, SocketStream};
+use crate::socket::{ResetHandle, SocketListener, SocketStream};
 use crate::{
     error::NotFoundError,
     link::Link,
     signal::{Closer, Stop},
     state::{ProxyState, SharedProxyInfo, ToxicStateHolder},
     stream::{Read, Write},
-    toxic::{update_toxic_list_in_place, StreamDirection, Toxic, ToxicEvent, ToxicEventResult},
+    toxic::{
+        update_toxic_list_in_place, StreamDirection, Toxic, ToxicEvent, ToxicEventKind,
+        ToxicEventResult, ToxicKind,
+    },
 };
 use async_trait::async_trait;
 use bmrng::{Payload, RequestReceiver};
@@ -13,10 +16,9 @@ use futures::{stream, StreamExt};
 #[cfg(test)]
 use mockall::automock;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::{io, mem};
+use std::io;
 use thiserror::Error;
 use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
 use tracing::{debug, error, info, instrument};
@@ -59,6 +61,8 @@ pub struct Links {
     /// Optional, connection-wide state for toxics that need such state (like LimitData)
     /// Toxic Name -> State
     state_holder: Option<Arc<ToxicStateHolder>>,
+    /// Both sockets, for the reset_peer toxic. (Fork.)
+    reset: Option<Arc<ResetHandle>>,
 }
 
 /// Toxics applied on a proxy connection
@@ -189,7 +193,12 @@ impl Runner for ProxyRunner {
     where
         Listener: SocketListener + 'static,
     {
+        let mut config = config;
         let listener = Listener::bind(&config.listen).await?;
+        // Fork: report the address actually bound (port 0 picks a free port), as Toxiproxy does.
+        if let Some(bound) = listener.local_addr() {
+            config.listen = bound.to_string();
+        }
 
         info!(name = ?config.name, proxy = ?config.listen, upstream = ?config.upstream, "Initialized proxy");
 
@@ -246,6 +255,10 @@ impl Runner for ProxyRunner {
                     }
                 };
 
+                let reset = Arc::new(ResetHandle::new([
+                    client_stream.duplicate_socket(),
+                    upstream.duplicate_socket(),
+                ]));
                 let (client_read, client_write) = client_stream.into_split();
                 let (upstream_read, upstream_write) = upstream.into_split();
 
@@ -273,6 +286,7 @@ impl Runner for ProxyRunner {
                     toxics,
                     streams,
                     None,
+                    Some(reset),
                 );
                 if let Err(err) = res {
                     error!(err = ?err, proxy = ?&config.name, listen = ?&config.listen, "Unable to establish link for proxy");
@@ -290,6 +304,7 @@ impl Runner for ProxyRunner {
 }
 
 #[instrument(level = "debug", skip(state, streams, stop))]
+#[allow(clippy::too_many_arguments)] // fork: the reset handle joined upstream's seven
 fn create_links(
     state: Arc<ProxyState>,
     addr: SocketAddr,
@@ -298,6 +313,7 @@ fn create_links(
     toxics: Toxics,
     streams: Streams,
     previous_toxic_state_holder: Option<Arc<ToxicStateHolder>>,
+    reset: Option<Arc<ResetHandle>>,
 ) -> io::Result<()> {
     let mut current_state = state.lock();
 
@@ -306,7 +322,7 @@ fn create_links(
             io::ErrorKind::AlreadyExists,
             format!(
                 "State error: there is already a client connected with this address: {}",
-                addr.to_string()
+                addr
             ),
         ));
     }
@@ -321,13 +337,15 @@ fn create_links(
         StreamDirection::Upstream,
         config.clone(),
         links_stop.clone(),
-    );
+    )
+    .with_reset_handle(reset.clone());
     let mut client_link = Link::new(
         addr,
         StreamDirection::Downstream,
         config.clone(),
         links_stop,
-    );
+    )
+    .with_reset_handle(reset.clone());
 
     let upstream_handle = upstream_link.establish(
         streams.client_read,
@@ -367,6 +385,7 @@ fn create_links(
             upstream: upstream_link,
             client: client_link,
             state_holder: toxics_state_holder,
+            reset,
         },
     );
     Ok(())
@@ -382,11 +401,7 @@ pub async fn listen_toxic_events(
     while !stop.stop_received() {
         let maybe_payload: Option<Payload<ToxicEvent, ToxicEventResult>> = tokio::select! {
             res = receiver.recv() => {
-                if let Ok(payload) = res {
-                    Some(payload)
-                } else {
-                    None
-                }
+                res.ok()
             },
             _ = stop.recv() => None,
         };
@@ -402,24 +417,34 @@ async fn process_toxic_event(
     state: Arc<ProxyState>,
     config: Arc<ProxyConfig>,
     stop: Stop,
-    (request, mut responder): Payload<ToxicEvent, ToxicEventResult>,
+    (request, responder): Payload<ToxicEvent, ToxicEventResult>,
 ) {
     let new_toxics = {
         let mut current_state = state.lock();
+        let closes_connections = removes_timeout_toxic(&request, &current_state.toxics);
         if let Err(err) = update_toxics(request, &mut current_state.toxics) {
             let _ = responder.respond(Err(err.into()));
             return;
         }
-        current_state.toxics.clone()
+        (current_state.toxics.clone(), closes_connections)
     };
+    let (new_toxics, closes_connections) = new_toxics;
 
     let old_map = {
         let mut current_state = state.lock();
-        mem::replace(&mut current_state.clients, HashMap::new())
+        std::mem::take(&mut current_state.clients)
     };
 
     let mut clients = stream::iter(old_map);
     while let Some((addr, links)) = clients.next().await {
+        if closes_connections {
+            // Fork: as in Toxiproxy, removing a timeout toxic closes the connections it held
+            // instead of letting the data they sent meanwhile through.
+            let _ = links.client.disband().await;
+            let _ = links.upstream.disband().await;
+            debug!(addr = ?addr, proxy = ?&config.name, "Closed client held by a removed timeout toxic");
+            continue;
+        }
         if let Err(err) = recreate_links(
             state.clone(),
             &config,
@@ -460,7 +485,20 @@ async fn recreate_links(
         new_toxics,
         streams,
         links.state_holder,
+        links.reset,
     )
+}
+
+/// True when `event` removes a timeout toxic. (Fork.)
+fn removes_timeout_toxic(event: &ToxicEvent, toxics: &Toxics) -> bool {
+    match &event.kind {
+        ToxicEventKind::RemoveToxic(name) => toxics
+            .upstream
+            .iter()
+            .chain(toxics.downstream.iter())
+            .any(|toxic| toxic.name == *name && matches!(toxic.kind, ToxicKind::Timeout { .. })),
+        _ => false,
+    }
 }
 
 /// Update the toxics collection in place
@@ -527,7 +565,7 @@ mod serde_tests {
         };
         let input =
             "{\"name\":\"foo\",\"listen\":\"127.0.0.1:5431\",\"upstream\":\"127.0.0.1:5432\"}";
-        let deserialized = from_str(&input).unwrap();
+        let deserialized = from_str(input).unwrap();
         assert_eq!(expected, deserialized);
     }
 }

@@ -25,6 +25,12 @@ pub trait SocketListener: Sized + Send + Sync {
 
     /// Accepts a new incoming connection from this listener.
     async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)>;
+
+    /// The address the listener is bound to, if it has one. (Fork: lets a proxy that listens on
+    /// port 0 report the port it got, as Toxiproxy does.)
+    fn local_addr(&self) -> Option<SocketAddr> {
+        None
+    }
 }
 
 /// The TcpStream interface we need to mock
@@ -39,6 +45,38 @@ pub trait SocketStream: Sized + Send + Sync {
     /// Splits the inner `TcpStream` into a read half and a write half, which
     /// can be used to read and write the stream concurrently.
     fn into_split(self) -> (ReadStream, WriteStream);
+
+    /// A second handle to the same socket, kept so that the reset_peer toxic can make the final
+    /// close abortive. (Fork.)
+    fn duplicate_socket(&self) -> Option<socket2::Socket> {
+        None
+    }
+}
+
+/// Handles to both sockets of one proxied connection. Arming it sets `SO_LINGER` to zero on
+/// them, so that closing the connection sends an RST instead of a FIN, like Toxiproxy's
+/// reset_peer toxic. (Fork.)
+#[derive(Debug, Default)]
+pub struct ResetHandle {
+    sockets: Vec<socket2::Socket>,
+}
+
+impl ResetHandle {
+    /// Collects whichever of the handles could be duplicated.
+    pub fn new(sockets: impl IntoIterator<Item = Option<socket2::Socket>>) -> Self {
+        ResetHandle {
+            sockets: sockets.into_iter().flatten().collect(),
+        }
+    }
+
+    /// Makes the next close of these sockets abortive.
+    pub fn arm(&self) {
+        for socket in &self.sockets {
+            if let Err(err) = socket.set_linger(Some(std::time::Duration::ZERO)) {
+                tracing::debug!(err = ?err, "could not set SO_LINGER to 0 for reset_peer");
+            }
+        }
+    }
 }
 
 /// A simple wrapper around Tokio TcpListener to make it mockable
@@ -71,6 +109,10 @@ impl SocketListener for TcpListener {
         let wrapper = TcpStream { inner: stream };
         Ok((wrapper, addr))
     }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.local_addr().ok()
+    }
 }
 #[async_trait]
 impl SocketStream for TcpStream {
@@ -91,6 +133,12 @@ impl SocketStream for TcpStream {
     #[cfg(test)]
     fn into_split(self) -> (ReadStream, WriteStream) {
         unimplemented!("must mock")
+    }
+
+    fn duplicate_socket(&self) -> Option<socket2::Socket> {
+        use std::os::fd::AsFd;
+        let owned = self.inner.as_fd().try_clone_to_owned().ok()?;
+        Some(socket2::Socket::from(owned))
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) async fn forward(
         if let Some(res) = maybe_res {
             match res {
                 Ok(chunk) => {
-                    if let Err(_err) = writer.send(chunk.into()).await {
+                    if let Err(_err) = writer.send(chunk.freeze()).await {
                         // writer closed
                         break;
                     }
@@ -54,7 +54,7 @@ pub(crate) async fn forward_read(
         if let Some(res) = maybe_res {
             match res {
                 Ok(chunk) => {
-                    if let Err(_err) = writer.send(chunk.into()).await {
+                    if let Err(_err) = writer.send(chunk.freeze()).await {
                         // writer channel closed
                         break;
                     }

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::mem;
 
-///
+/// Which way data flows through a link
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum StreamDirection {
     /// Represents an I/O channel from server to the client
@@ -65,6 +65,14 @@ pub enum ToxicKind {
     LimitData {
         /// the limit
         bytes: u64,
+    },
+    /// Resets the connection with a TCP RST `timeout` milliseconds after data first flows
+    /// through it, as Toxiproxy's reset_peer does. (Fork.)
+    #[serde(rename = "reset_peer")]
+    ResetPeer {
+        /// in milliseconds
+        #[serde(default = "default_zero")]
+        timeout: u64,
     },
 }
 
@@ -185,6 +193,7 @@ impl ToxicKind {
             ToxicKind::SlowClose { .. } => "slow_close",
             ToxicKind::Slicer { .. } => "slicer",
             ToxicKind::LimitData { .. } => "limit_data",
+            ToxicKind::ResetPeer { .. } => "reset_peer",
         }
     }
 }
@@ -263,6 +272,9 @@ impl fmt::Display for ToxicKind {
             }
             ToxicKind::LimitData { bytes } => {
                 write!(f, "LimitData({})", bytes)
+            }
+            ToxicKind::ResetPeer { timeout } => {
+                write!(f, "ResetPeer({})", timeout)
             }
         }
     }
@@ -391,7 +403,7 @@ mod tests {
             direction: StreamDirection::Upstream,
         };
 
-        let deserialized = from_str(&input).unwrap();
+        let deserialized = from_str(input).unwrap();
         assert_eq!(expected, deserialized);
     }
 
@@ -405,7 +417,7 @@ mod tests {
             direction: StreamDirection::Downstream,
         };
 
-        let deserialized = from_str(&input).unwrap();
+        let deserialized = from_str(input).unwrap();
         assert_eq!(expected, deserialized);
     }
 
@@ -433,7 +445,7 @@ mod tests {
     fn test_toxicity_de_int() {
         let input =
             "{\"type\":\"noop\",\"name\":\"foo\",\"toxicity\":1,\"direction\":\"downstream\"}";
-        let deserialized = from_str(&input).unwrap();
+        let deserialized = from_str(input).unwrap();
         let expected = Toxic {
             kind: ToxicKind::Noop,
             name: "foo".to_owned(),
@@ -449,10 +461,10 @@ mod tests {
             "{\"type\":\"latency\",\"attributes\":{\"latency\":21,\"jitter\":0},\"name\":\"lat\",\"toxicity\":1,\"direction\":\"downstream\"}";
         let input_err =
             "{\"type\":\"latency\",\"attributes\":{\"latency\":-21,\"jitter\":0},\"name\":\"lat\",\"toxicity\":1,\"direction\":\"downstream\"}";
-        let deserialized_ok: Result<Toxic, SerdeError> = from_str(&input_ok);
-        let deserialized_err: Result<Toxic, SerdeError> = from_str(&input_err);
+        let deserialized_ok: Result<Toxic, SerdeError> = from_str(input_ok);
+        let deserialized_err: Result<Toxic, SerdeError> = from_str(input_err);
 
-        assert_eq!(true, deserialized_ok.is_ok());
+        assert!(deserialized_ok.is_ok());
         assert_eq!(
             "invalid value: integer `-21`, expected u64 at line 1 column 109",
             deserialized_err.unwrap_err().to_string()
@@ -469,7 +481,7 @@ mod tests {
             direction: StreamDirection::Downstream,
         };
 
-        let mut deserialized: Toxic = from_str(&input).unwrap();
+        let mut deserialized: Toxic = from_str(input).unwrap();
         assert_eq!("", &deserialized.name);
         deserialized.set_default_name();
         assert_eq!(expected, deserialized);
@@ -488,7 +500,7 @@ mod tests {
             direction: StreamDirection::Downstream,
         };
 
-        let mut deserialized: Toxic = from_str(&input).unwrap();
+        let mut deserialized: Toxic = from_str(input).unwrap();
         assert_eq!("", &deserialized.name);
         deserialized.set_default_name();
         assert_eq!(expected, deserialized);
@@ -504,7 +516,7 @@ mod tests {
             direction: StreamDirection::Downstream,
         };
 
-        let mut deserialized: Toxic = from_str(&input).unwrap();
+        let mut deserialized: Toxic = from_str(input).unwrap();
         assert_eq!("", &deserialized.name);
         deserialized.set_default_name();
         assert_eq!(expected, deserialized);
@@ -520,7 +532,7 @@ mod tests {
             direction: StreamDirection::Downstream,
         };
 
-        let mut deserialized: Toxic = from_str(&input).unwrap();
+        let mut deserialized: Toxic = from_str(input).unwrap();
         assert_eq!("", &deserialized.name);
         deserialized.set_default_name();
         assert_eq!(expected, deserialized);
@@ -536,7 +548,7 @@ mod tests {
             direction: StreamDirection::Downstream,
         };
 
-        let mut deserialized: Toxic = from_str(&input).unwrap();
+        let mut deserialized: Toxic = from_str(input).unwrap();
         assert_eq!("", &deserialized.name);
         deserialized.set_default_name();
         assert_eq!(expected, deserialized);
@@ -556,7 +568,7 @@ mod tests {
             direction: StreamDirection::Downstream,
         };
 
-        let mut deserialized: Toxic = from_str(&input).unwrap();
+        let mut deserialized: Toxic = from_str(input).unwrap();
         assert_eq!("", &deserialized.name);
         deserialized.set_default_name();
         assert_eq!(expected, deserialized);
@@ -572,7 +584,7 @@ mod tests {
             direction: StreamDirection::Downstream,
         };
 
-        let mut deserialized: Toxic = from_str(&input).unwrap();
+        let mut deserialized: Toxic = from_str(input).unwrap();
         assert_eq!("", &deserialized.name);
         deserialized.set_default_name();
         assert_eq!(expected, deserialized);

@@ -37,7 +37,7 @@ async fn initialize_proxy_no_toxics_accept_fails() {
     ctx.expect().with(predicate::eq(listen)).returning(|_c| {
         let mut m = MockMemoryListener::default();
         m.expect_accept()
-            .returning(|| Err(io::Error::new(io::ErrorKind::Other, "oopsie")));
+            .returning(|| Err(io::Error::other("oopsie")));
         Ok(m)
     });
 

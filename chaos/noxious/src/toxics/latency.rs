@@ -1,19 +1,26 @@
 use bytes::Bytes;
-use futures::{stream, Sink, Stream, StreamExt};
-use rand::distributions::Uniform;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use rand::distr::Uniform;
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::collections::VecDeque;
 use std::io;
-use tokio::time::Duration;
+use tokio::pin;
+use tokio::time::{sleep_until, Duration, Instant};
+
+/// How many chunks may wait in the latency queue before the toxic stops reading, as Toxiproxy's
+/// latency toxic buffers 1024 chunks.
+const QUEUE_CAPACITY: usize = 1024;
 
 /// Run the latency toxic
 ///
-/// This implementation has a slightly different behavior from Shopify's toxiproxy
-/// when it comes to randomizing jitter. Toxiproxy uses the global random number
-/// generator from Go's rand package. There is no equivalent for this in Rust
-/// and we don't want to use another Mutex to share a thread-local random generator
-/// that's seeded once at startup, so we're seeding a new random generator for every
-/// latency toxic, with the same seed startup argument, if available.
-/// This would still allow determinism when you need it.
+/// Each chunk is delayed by `latency` (plus or minus up to `jitter`) from the moment it arrived,
+/// as in Toxiproxy: chunks that arrive together leave together, instead of each one waiting for
+/// the previous chunk's delay. (Fork: upstream slept per chunk in sequence, so delays added up.)
+///
+/// Toxiproxy uses the global random number generator from Go's rand package. There is no
+/// equivalent for this in Rust and we don't want to use another Mutex to share a thread-local
+/// random generator that's seeded once at startup, so we're seeding a new random generator for
+/// every latency toxic, with the same seed startup argument, if available.
 pub async fn run_latency(
     input: impl Stream<Item = Bytes>,
     output: impl Sink<Bytes>,
@@ -21,33 +28,36 @@ pub async fn run_latency(
     jitter: u64,
     rand_seed: Option<u64>,
 ) -> io::Result<()> {
-    if jitter == 0 {
-        let _ = input
-            .then(|chunk| async move {
-                tokio::time::sleep(Duration::from_millis(latency)).await;
-                chunk
-            })
-            .map(Ok)
-            .forward(output)
-            .await;
+    pin!(input);
+    pin!(output);
+    let mut rand_gen = if let Some(seed) = rand_seed {
+        StdRng::seed_from_u64(seed)
     } else {
-        let range = Uniform::from(0..(jitter * 2));
-        let rand_gen = if let Some(seed) = rand_seed {
-            StdRng::seed_from_u64(seed)
-        } else {
-            StdRng::from_entropy()
-        };
-        let jitter_stream = stream::iter(rand_gen.sample_iter(&range));
-        let _ = input
-            .zip(jitter_stream)
-            .then(|(chunk, add)| async move {
-                let delay = latency + add - jitter;
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-                chunk
-            })
-            .map(Ok)
-            .forward(output)
-            .await;
+        StdRng::from_os_rng()
+    };
+    let range = Uniform::new(0, jitter.saturating_mul(2).max(1)).expect("a non-empty range");
+    let mut delay = move || {
+        let add = if jitter == 0 { 0 } else { rand_gen.sample(range) };
+        // Toxiproxy lets a negative delay mean "no delay"; u64 must saturate instead of wrapping.
+        Duration::from_millis((latency + add).saturating_sub(jitter))
+    };
+    let mut queue: VecDeque<(Instant, Bytes)> = VecDeque::new();
+    let mut input_open = true;
+    loop {
+        let next_due = queue.front().map(|(due, _)| *due);
+        tokio::select! {
+            chunk = input.next(), if input_open && queue.len() < QUEUE_CAPACITY => match chunk {
+                Some(chunk) => queue.push_back((Instant::now() + delay(), chunk)),
+                None => input_open = false,
+            },
+            _ = sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {
+                let (_, chunk) = queue.pop_front().expect("the queue has a due chunk");
+                if output.send(chunk).await.is_err() {
+                    break;
+                }
+            },
+            else => break,
+        }
     }
 
     Ok(())
@@ -112,7 +122,7 @@ mod tests {
         pause();
         test_latency(latency, 0, 0).await;
         let duration = Instant::now().duration_since(beginning);
-        assert_eq!(true, duration.as_millis() > latency as u128);
+        assert!(duration.as_millis() > latency as u128);
         resume();
     }
 
@@ -124,7 +134,7 @@ mod tests {
         pause();
         test_latency(latency, jitter, 1).await;
         let duration = Instant::now().duration_since(beginning);
-        assert_eq!(true, duration.as_millis() > latency as u128);
+        assert!(duration.as_millis() > latency as u128);
         resume();
     }
 }

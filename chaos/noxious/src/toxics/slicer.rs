@@ -63,7 +63,7 @@ impl SliceIter {
             let rand_gen = if let Some(seed) = rand_seed {
                 StdRng::seed_from_u64(seed)
             } else {
-                StdRng::from_entropy()
+                StdRng::from_os_rng()
             };
             SliceIterKind::VariableSized {
                 size_variation: size_variation
@@ -113,7 +113,7 @@ impl Iterator for SliceIter {
                 } => {
                     let variation = *size_variation;
                     let size =
-                        self.average_size + 2 * rand_gen.gen_range(1..=variation) - variation;
+                        self.average_size + 2 * rand_gen.random_range(1..=variation) - variation;
                     self.slice_data(size)
                 }
             }

@@ -4,7 +4,7 @@ use futures::{Sink, Stream};
 use std::io;
 use tokio::time::sleep;
 use tokio::time::Duration;
-use tokio::{io::AsyncWriteExt, pin};
+use tokio::pin;
 
 /// The TimeoutToxic stops any data from flowing through, and will close the connection after a timeout.
 /// If the timeout is set to 0, then the connection will not be closed.
@@ -13,13 +13,10 @@ pub async fn run_timeout(
     _output: impl Sink<Bytes>,
     timeout: u64, // in millis
 ) -> io::Result<()> {
-    let mut drain = tokio::io::sink();
     if timeout == 0 {
         pin!(input);
-        // Drain the input until it's closed
-        while let Some(chunk) = input.next().await {
-            drain.write(&chunk).await?;
-        }
+        // Drop the input on the floor until it's closed
+        while input.next().await.is_some() {}
     } else {
         input
             .take_until(sleep(Duration::from_millis(timeout)))
