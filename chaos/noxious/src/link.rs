@@ -30,18 +30,18 @@ pub(crate) struct Link {
     disband_receiver: Option<oneshot::Receiver<Ends>>,
     /// Both sockets of the connection, for the reset_peer toxic. (Fork.)
     reset: Option<Arc<ResetHandle>>,
+    /// Stops reading from this link's source while its toxics drain, as when the peer on the
+    /// other link has gone. A fork of `stop`. (Fork.)
+    read_stop: Stop,
+    read_stopper: Stopper,
 }
 
 type Ends = (Read, Write);
 
 impl Link {
-    pub(crate) fn new(
-        upstream_addr: SocketAddr,
-        direction: StreamDirection,
-        config: ProxyConfig,
-        stop: Stop,
-    ) -> Self {
+    pub(crate) fn new(upstream_addr: SocketAddr, direction: StreamDirection, config: ProxyConfig, stop: Stop) -> Self {
         let (stop, stopper) = stop.fork();
+        let (read_stop, read_stopper) = stop.fork();
         Link {
             config,
             upstream_addr,
@@ -50,7 +50,15 @@ impl Link {
             stopper,
             disband_receiver: None,
             reset: None,
+            read_stop,
+            read_stopper,
         }
+    }
+
+    /// Stops reading from the source but lets the toxics drain and run their close logic
+    /// (slow_close), as Toxiproxy does when the other side of the connection has gone. (Fork.)
+    pub(crate) fn read_stopper(&self) -> Stopper {
+        self.read_stopper.clone()
     }
 
     /// Lets this link's reset_peer toxics abort the connection. (Fork.)
@@ -82,7 +90,7 @@ impl Link {
         mut writer: Write,
         disband_sender: oneshot::Sender<Ends>,
     ) -> JoinHandle<()> {
-        let mut stop = self.stop.clone();
+        let mut stop = self.read_stop.clone();
         tokio::spawn(async move {
             if !stop.stop_received() {
                 let forward_res = forward(&mut reader, &mut writer, &mut stop).await;
@@ -107,44 +115,24 @@ impl Link {
         let (left_end_tx, left_end_rx) = futures_mpsc::channel::<Bytes>(1);
         let (right_end_tx, right_end_rx) = futures_mpsc::channel::<Bytes>(1);
 
-        let rand_gen = if let Some(seed) = self.config.rand_seed {
-            StdRng::seed_from_u64(seed)
-        } else {
-            StdRng::from_os_rng()
-        };
-        let mut toxic_runners: Vec<ToxicRunner> = toxics
-            .into_iter()
-            .zip(rand_gen.sample_iter(StandardUniform))
-            .map(ToxicRunner::new)
-            .collect();
+        let rand_gen =
+            if let Some(seed) = self.config.rand_seed { StdRng::seed_from_u64(seed) } else { StdRng::from_os_rng() };
+        let mut toxic_runners: Vec<ToxicRunner> =
+            toxics.into_iter().zip(rand_gen.sample_iter(StandardUniform)).map(ToxicRunner::new).collect();
         for runner in &mut toxic_runners {
             runner.reset = self.reset.clone();
         }
 
-        let (close_read_join, close_write_join): (
-            JoinHandle<io::Result<Read>>,
-            JoinHandle<io::Result<Write>>,
-        ) = self.connect_pipe_ends(
-            reader,
-            writer,
-            &mut toxic_runners,
-            &mut stop,
-            left_end_tx,
-            right_end_rx,
-        );
+        let (close_read_join, close_write_join): (JoinHandle<io::Result<Read>>, JoinHandle<io::Result<Write>>) =
+            self.connect_pipe_ends(reader, writer, &mut toxic_runners, &mut stop, left_end_tx, right_end_rx);
 
-        let join_handle =
-            self.prepare_link_join_handle(close_read_join, close_write_join, disband_sender);
+        let join_handle = self.prepare_link_join_handle(close_read_join, close_write_join, disband_sender);
 
         let mut prev_pipe_read_rx = left_end_rx;
 
         for runner in toxic_runners {
-            prev_pipe_read_rx = self.start_toxic_runner(
-                runner,
-                &mut stop,
-                prev_pipe_read_rx,
-                toxic_state_holder.clone(),
-            );
+            prev_pipe_read_rx =
+                self.start_toxic_runner(runner, &mut stop, prev_pipe_read_rx, toxic_state_holder.clone());
         }
 
         tokio::spawn(async move { prev_pipe_read_rx.map(Ok).forward(right_end_tx).await });
@@ -160,15 +148,13 @@ impl Link {
         toxic_state_holder: Option<Arc<ToxicStateHolder>>,
     ) -> futures_mpsc::Receiver<Bytes> {
         let toxic_name = runner.toxic_name();
-        let toxic_state =
-            toxic_state_holder.and_then(|holder| holder.get_state_for_toxic(toxic_name));
+        let toxic_state = toxic_state_holder.and_then(|holder| holder.get_state_for_toxic(toxic_name));
         let mut stop = stop.clone();
         let rand_seed = self.config.rand_seed;
         // Get the desired channel buffer capacity for the toxic (in number of chunks)
         // This is 1024 for the Latency toxic and 1 for others, similar
         // to the original Toxiproxy implementation.
-        let (pipe_tx, pipe_rx) =
-            futures_mpsc::channel::<Bytes>(runner.toxic_kind().chunk_buffer_capacity());
+        let (pipe_tx, pipe_rx) = futures_mpsc::channel::<Bytes>(runner.toxic_kind().chunk_buffer_capacity());
         tokio::spawn(async move {
             let maybe_res = tokio::select! {
                 res = runner.run(prev_pipe_read_rx, pipe_tx, toxic_state, rand_seed) => Some(res),
@@ -190,7 +176,7 @@ impl Link {
         left_end_tx: futures_mpsc::Sender<Bytes>,
         right_end_rx: futures_mpsc::Receiver<Bytes>,
     ) -> (JoinHandle<io::Result<Read>>, JoinHandle<io::Result<Write>>) {
-        let (mut stop_read, read_stopper) = stop.fork();
+        let (mut stop_read, read_stopper) = self.read_stop.fork();
         let (mut stop_write, write_stopper) = stop.fork();
 
         let (override_stop_toxics, toxic_override_stopper) = stop.fork();
@@ -320,13 +306,7 @@ pub(crate) struct ToxicRunner {
 
 impl ToxicRunner {
     pub fn new((toxic, threshold): (Toxic, f32)) -> Self {
-        ToxicRunner {
-            active: toxic.toxicity >= threshold,
-            toxic,
-            closer: None,
-            override_stop: None,
-            reset: None,
-        }
+        ToxicRunner { active: toxic.toxicity >= threshold, toxic, closer: None, override_stop: None, reset: None }
     }
 
     pub fn is_active(&self) -> bool {
@@ -350,9 +330,7 @@ impl ToxicRunner {
     }
 
     fn take_override_stop(&mut self) -> Stop {
-        self.override_stop
-            .take()
-            .expect("State error: cannot run toxic without a override stop signal")
+        self.override_stop.take().expect("State error: cannot run toxic without a override stop signal")
     }
 
     pub async fn run(
@@ -376,28 +354,14 @@ impl ToxicRunner {
                     let stop = self.take_override_stop();
                     toxics::run_slow_close(input, output, stop, delay).await
                 }
-                ToxicKind::Slicer {
-                    average_size,
-                    size_variation,
-                    delay,
-                } => {
-                    toxics::run_slicer(
-                        input,
-                        output,
-                        average_size,
-                        size_variation,
-                        delay,
-                        rand_seed,
-                    )
-                    .await
+                ToxicKind::Slicer { average_size, size_variation, delay } => {
+                    toxics::run_slicer(input, output, average_size, size_variation, delay, rand_seed).await
                 }
                 ToxicKind::LimitData { bytes } => {
                     let stop = self.take_override_stop();
                     toxics::run_limit_data(input, output, stop, bytes, state).await
                 }
-                ToxicKind::ResetPeer { timeout } => {
-                    toxics::run_reset_peer(input, timeout, self.reset.clone()).await
-                }
+                ToxicKind::ResetPeer { timeout } => toxics::run_reset_peer(input, timeout, self.reset.clone()).await,
             }
         } else {
             toxics::run_noop(input, output).await
@@ -435,11 +399,7 @@ mod tests {
     async fn run_slicer() {
         let slicer = Toxic {
             name: "slicer slices".to_owned(),
-            kind: ToxicKind::Slicer {
-                average_size: 4,
-                size_variation: 0,
-                delay: 0,
-            },
+            kind: ToxicKind::Slicer { average_size: 4, size_variation: 0, delay: 0 },
             direction: StreamDirection::Upstream,
             toxicity: 1.0,
         };
@@ -464,11 +424,7 @@ mod tests {
     async fn run_slicer_recv_drop() {
         let slicer = Toxic {
             name: "slicer slices".to_owned(),
-            kind: ToxicKind::Slicer {
-                average_size: 4,
-                size_variation: 0,
-                delay: 0,
-            },
+            kind: ToxicKind::Slicer { average_size: 4, size_variation: 0, delay: 0 },
             direction: StreamDirection::Upstream,
             toxicity: 1.0,
         };
@@ -492,11 +448,7 @@ mod tests {
     async fn run_inactive() {
         let slicer = Toxic {
             name: "slicer slices".to_owned(),
-            kind: ToxicKind::Slicer {
-                average_size: 4,
-                size_variation: 0,
-                delay: 0,
-            },
+            kind: ToxicKind::Slicer { average_size: 4, size_variation: 0, delay: 0 },
             direction: StreamDirection::Upstream,
             toxicity: 0.3,
         };

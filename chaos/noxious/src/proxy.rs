@@ -6,8 +6,7 @@ use crate::{
     state::{ProxyState, SharedProxyInfo, ToxicStateHolder},
     stream::{Read, Write},
     toxic::{
-        update_toxic_list_in_place, StreamDirection, Toxic, ToxicEvent, ToxicEventKind,
-        ToxicEventResult, ToxicKind,
+        update_toxic_list_in_place, StreamDirection, Toxic, ToxicEvent, ToxicEventKind, ToxicEventResult, ToxicKind,
     },
 };
 use async_trait::async_trait;
@@ -16,9 +15,9 @@ use futures::{stream, StreamExt};
 #[cfg(test)]
 use mockall::automock;
 use serde::{Deserialize, Serialize};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::io;
 use thiserror::Error;
 use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
 use tracing::{debug, error, info, instrument};
@@ -63,7 +62,12 @@ pub struct Links {
     state_holder: Option<Arc<ToxicStateHolder>>,
     /// Both sockets, for the reset_peer toxic. (Fork.)
     reset: Option<Arc<ResetHandle>>,
+    /// Tells these links from the ones that replace them when toxics change. (Fork.)
+    generation: u64,
 }
+
+/// Numbers every set of links, so that a finished set never removes its replacement. (Fork.)
+static LINK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Toxics applied on a proxy connection
 #[derive(Debug, Clone)]
@@ -102,10 +106,7 @@ impl ProxyConfig {
 impl Toxics {
     /// Initialize an empty set up toxics
     pub fn empty() -> Self {
-        Toxics {
-            upstream: Vec::new(),
-            downstream: Vec::new(),
-        }
+        Toxics { upstream: Vec::new(), downstream: Vec::new() }
     }
 
     /// Consume this Toxics struct to combine upstream and downstream toxics in a flat unordered vec
@@ -119,11 +120,7 @@ impl Toxics {
         self.upstream
             .iter()
             .find(|toxic| toxic.name == toxic_name)
-            .or_else(|| {
-                self.downstream
-                    .iter()
-                    .find(|toxic| toxic.name == toxic_name)
-            })
+            .or_else(|| self.downstream.iter().find(|toxic| toxic.name == toxic_name))
             .map(|toxic| toxic.to_owned())
     }
 }
@@ -132,18 +129,12 @@ impl ProxyWithToxics {
     /// Create the full ProxyWithToxics from SharedProxyInfo
     pub fn from_shared_proxy_info(info: SharedProxyInfo) -> Self {
         let proxy_state = info.state.lock();
-        ProxyWithToxics {
-            proxy: info.clone_config(),
-            toxics: proxy_state.toxics.clone().into_vec(),
-        }
+        ProxyWithToxics { proxy: info.clone_config(), toxics: proxy_state.toxics.clone().into_vec() }
     }
 
     /// Create a new ProxyWithToxics with empty toxics
     pub fn from_proxy_config(proxy_config: ProxyConfig) -> Self {
-        ProxyWithToxics {
-            proxy: proxy_config,
-            toxics: Vec::new(),
-        }
+        ProxyWithToxics { proxy: proxy_config, toxics: Vec::new() }
     }
 }
 
@@ -204,10 +195,7 @@ impl Runner for ProxyRunner {
 
         let state = Arc::new(ProxyState::new(initial_toxics));
 
-        let proxy_info = SharedProxyInfo {
-            state,
-            config: Arc::new(config),
-        };
+        let proxy_info = SharedProxyInfo { state, config: Arc::new(config) };
 
         Ok((listener, proxy_info))
     }
@@ -227,12 +215,7 @@ impl Runner for ProxyRunner {
         let state = proxy_info.state;
         let config = proxy_info.config;
 
-        tokio::spawn(listen_toxic_events(
-            state.clone(),
-            receiver,
-            stop.clone(),
-            config.clone(),
-        ));
+        tokio::spawn(listen_toxic_events(state.clone(), receiver, stop.clone(), config.clone()));
 
         while !stop.stop_received() {
             let maybe_connection = tokio::select! {
@@ -255,39 +238,20 @@ impl Runner for ProxyRunner {
                     }
                 };
 
-                let reset = Arc::new(ResetHandle::new([
-                    client_stream.duplicate_socket(),
-                    upstream.duplicate_socket(),
-                ]));
+                let reset = Arc::new(ResetHandle::new([client_stream.duplicate_socket(), upstream.duplicate_socket()]));
                 let (client_read, client_write) = client_stream.into_split();
                 let (upstream_read, upstream_write) = upstream.into_split();
 
-                let client_read =
-                    FramedRead::with_capacity(client_read, BytesCodec::new(), READ_BUFFER_SIZE);
+                let client_read = FramedRead::with_capacity(client_read, BytesCodec::new(), READ_BUFFER_SIZE);
                 let client_write = FramedWrite::new(client_write, BytesCodec::new());
-                let upstream_read =
-                    FramedRead::with_capacity(upstream_read, BytesCodec::new(), READ_BUFFER_SIZE);
+                let upstream_read = FramedRead::with_capacity(upstream_read, BytesCodec::new(), READ_BUFFER_SIZE);
                 let upstream_write = FramedWrite::new(upstream_write, BytesCodec::new());
 
                 let toxics = state.lock().toxics.clone();
 
-                let streams = Streams {
-                    client_read,
-                    client_write,
-                    upstream_read,
-                    upstream_write,
-                };
+                let streams = Streams { client_read, client_write, upstream_read, upstream_write };
 
-                let res = create_links(
-                    state.clone(),
-                    addr,
-                    &config,
-                    &mut stop,
-                    toxics,
-                    streams,
-                    None,
-                    Some(reset),
-                );
+                let res = create_links(state.clone(), addr, &config, &mut stop, toxics, streams, None, Some(reset));
                 if let Err(err) = res {
                     error!(err = ?err, proxy = ?&config.name, listen = ?&config.listen, "Unable to establish link for proxy");
                     continue;
@@ -320,32 +284,18 @@ fn create_links(
     if current_state.clients.contains_key(&addr) {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!(
-                "State error: there is already a client connected with this address: {}",
-                addr
-            ),
+            format!("State error: there is already a client connected with this address: {}", addr),
         ));
     }
 
     let (links_stop, links_stopper) = stop.fork();
 
-    let toxics_state_holder =
-        previous_toxic_state_holder.or_else(|| ToxicStateHolder::for_toxics(&toxics));
+    let toxics_state_holder = previous_toxic_state_holder.or_else(|| ToxicStateHolder::for_toxics(&toxics));
 
-    let mut upstream_link = Link::new(
-        addr,
-        StreamDirection::Upstream,
-        config.clone(),
-        links_stop.clone(),
-    )
-    .with_reset_handle(reset.clone());
-    let mut client_link = Link::new(
-        addr,
-        StreamDirection::Downstream,
-        config.clone(),
-        links_stop,
-    )
-    .with_reset_handle(reset.clone());
+    let mut upstream_link =
+        Link::new(addr, StreamDirection::Upstream, config.clone(), links_stop.clone()).with_reset_handle(reset.clone());
+    let mut client_link =
+        Link::new(addr, StreamDirection::Downstream, config.clone(), links_stop).with_reset_handle(reset.clone());
 
     let upstream_handle = upstream_link.establish(
         streams.client_read,
@@ -360,33 +310,39 @@ fn create_links(
         toxics_state_holder.clone(),
     );
 
+    let upstream_read_stopper = upstream_link.read_stopper();
+    let downstream_read_stopper = client_link.read_stopper();
+    let generation = LINK_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let state = state.clone();
     tokio::spawn(async move {
-        // No need to listen for the stop signal here, we're ending as soon as one of the tasks have stopped.
-        let _ = tokio::select! {
-            up = upstream_handle => {
+        // Fork: when one direction ends, the other stops reading but drains its toxics before the
+        // connection closes, as in Toxiproxy, so that slow_close delays the close and no data in
+        // flight is dropped. Upstream stopped both directions at once.
+        tokio::pin!(upstream_handle, downstream_handle);
+        tokio::select! {
+            _ = &mut upstream_handle => {
                 debug!("Upstream joined first");
-                up
+                downstream_read_stopper.stop();
+                let _ = downstream_handle.await;
             },
-            down = downstream_handle => {
+            _ = &mut downstream_handle => {
                 debug!("Downstream joined first");
-                down
+                upstream_read_stopper.stop();
+                let _ = upstream_handle.await;
             }
         };
         links_stopper.stop();
         let mut state = state.lock();
-        state.clients.remove(&addr);
-        debug!("Removed client {}", addr);
+        // Fork: links replaced after a toxic change carry a newer generation; leave them be.
+        if state.clients.get(&addr).map(|links| links.generation) == Some(generation) {
+            state.clients.remove(&addr);
+            debug!("Removed client {}", addr);
+        }
     });
 
     current_state.clients.insert(
         addr,
-        Links {
-            upstream: upstream_link,
-            client: client_link,
-            state_holder: toxics_state_holder,
-            reset,
-        },
+        Links { upstream: upstream_link, client: client_link, state_holder: toxics_state_holder, reset, generation },
     );
     Ok(())
 }
@@ -445,16 +401,7 @@ async fn process_toxic_event(
             debug!(addr = ?addr, proxy = ?&config.name, "Closed client held by a removed timeout toxic");
             continue;
         }
-        if let Err(err) = recreate_links(
-            state.clone(),
-            &config,
-            stop.clone(),
-            addr,
-            links,
-            new_toxics.clone(),
-        )
-        .await
-        {
+        if let Err(err) = recreate_links(state.clone(), &config, stop.clone(), addr, links, new_toxics.clone()).await {
             error!(err = ?err, addr = ?addr, proxy = ?&config.name, "Failed to recreate links for client");
         }
     }
@@ -469,24 +416,13 @@ async fn recreate_links(
     links: Links,
     new_toxics: Toxics,
 ) -> io::Result<()> {
-    let (client_read, upstream_write) = links.client.disband().await?;
-    let (upstream_read, client_write) = links.upstream.disband().await?;
-    let streams = Streams {
-        client_read,
-        client_write,
-        upstream_read,
-        upstream_write,
-    };
-    create_links(
-        state.clone(),
-        addr,
-        config,
-        &mut stop.clone(),
-        new_toxics,
-        streams,
-        links.state_holder,
-        links.reset,
-    )
+    // Fork: the downstream ("client") link carries upstream_read -> client_write and the upstream
+    // link client_read -> upstream_write. Upstream bound these the other way round, so every
+    // toxic change swapped the directions of the connections that were open.
+    let (upstream_read, client_write) = links.client.disband().await?;
+    let (client_read, upstream_write) = links.upstream.disband().await?;
+    let streams = Streams { client_read, client_write, upstream_read, upstream_write };
+    create_links(state.clone(), addr, config, &mut stop.clone(), new_toxics, streams, links.state_holder, links.reset)
 }
 
 /// True when `event` removes a timeout toxic. (Fork.)
@@ -504,9 +440,7 @@ fn removes_timeout_toxic(event: &ToxicEvent, toxics: &Toxics) -> bool {
 /// Update the toxics collection in place
 fn update_toxics(event: ToxicEvent, toxics: &mut Toxics) -> Result<(), NotFoundError> {
     update_toxic_list_in_place(&mut toxics.upstream, event.kind, StreamDirection::Upstream)
-        .or_else(|kind| {
-            update_toxic_list_in_place(&mut toxics.downstream, kind, StreamDirection::Downstream)
-        })
+        .or_else(|kind| update_toxic_list_in_place(&mut toxics.downstream, kind, StreamDirection::Downstream))
         .or(Err(NotFoundError))
 }
 
@@ -539,7 +473,8 @@ mod serde_tests {
             rand_seed: Some(3),
         };
         let serialized = to_string(&config).unwrap();
-        let expected = "{\"name\":\"foo\",\"listen\":\"127.0.0.1:5431\",\"upstream\":\"127.0.0.1:5432\",\"enabled\":false}";
+        let expected =
+            "{\"name\":\"foo\",\"listen\":\"127.0.0.1:5431\",\"upstream\":\"127.0.0.1:5432\",\"enabled\":false}";
         assert_eq!(expected, serialized);
 
         let expected = ProxyConfig {
@@ -563,8 +498,7 @@ mod serde_tests {
             enabled: true,
             rand_seed: None,
         };
-        let input =
-            "{\"name\":\"foo\",\"listen\":\"127.0.0.1:5431\",\"upstream\":\"127.0.0.1:5432\"}";
+        let input = "{\"name\":\"foo\",\"listen\":\"127.0.0.1:5431\",\"upstream\":\"127.0.0.1:5432\"}";
         let deserialized = from_str(input).unwrap();
         assert_eq!(expected, deserialized);
     }

@@ -19,11 +19,7 @@ impl Stop {
     pub fn new() -> (Stop, Stopper) {
         let (sender, receiver) = broadcast::channel::<()>(1);
         let stopper = Stopper::new(sender.clone());
-        let stop = Stop {
-            stopped: false,
-            receiver,
-            sender,
-        };
+        let stop = Stop { stopped: false, receiver, sender };
         (stop, stopper)
     }
 
@@ -51,7 +47,10 @@ impl Stop {
         let forked_sender = forked_stop.sender.clone();
         let mut original_receiver = self.sender.subscribe();
         tokio::spawn(async move {
-            while original_receiver.recv().await.is_ok() {
+            // Fork: a lagged receiver has missed stop signals, which is still a stop signal.
+            // Upstream ended the loop on `Lagged`, so a stop sent twice in quick succession (by a
+            // parent and by the link itself) could be lost on its way to the fork.
+            while let Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) = original_receiver.recv().await {
                 if forked_sender.send(()).is_err() {
                     // Channel closed, we can no longer forward signal from original to fork
                     break;
@@ -71,11 +70,7 @@ impl Stop {
 
 impl Clone for Stop {
     fn clone(&self) -> Self {
-        Self {
-            stopped: self.stopped,
-            receiver: self.sender.subscribe(),
-            sender: self.sender.clone(),
-        }
+        Self { stopped: self.stopped, receiver: self.sender.subscribe(), sender: self.sender.clone() }
     }
 }
 

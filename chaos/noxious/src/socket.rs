@@ -64,9 +64,7 @@ pub struct ResetHandle {
 impl ResetHandle {
     /// Collects whichever of the handles could be duplicated.
     pub fn new(sockets: impl IntoIterator<Item = Option<socket2::Socket>>) -> Self {
-        ResetHandle {
-            sockets: sockets.into_iter().flatten().collect(),
-        }
+        ResetHandle { sockets: sockets.into_iter().flatten().collect() }
     }
 
     /// Makes the next close of these sockets abortive.
@@ -99,9 +97,7 @@ impl SocketListener for TcpListener {
     where
         Self: Sized,
     {
-        Ok(TcpListener {
-            inner: TokioTcpListener::bind(addr).await?,
-        })
+        Ok(TcpListener { inner: TokioTcpListener::bind(addr).await? })
     }
 
     async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
@@ -161,14 +157,14 @@ pin_project! {
     }
 }
 
-pin_project! {
-    /// Wrapper for OwnedWriteHalf for mocking
-    #[derive(Debug)]
-    pub struct WriteStream {
-        #[pin]
-        inner: WriteHalf,
-
-    }
+/// Wrapper for OwnedWriteHalf for mocking
+///
+/// (Fork: the half sits in an `Option` so that `Drop` can take it. Dropping tokio's write half
+/// sends a FIN; when reset_peer has armed the socket that FIN would reach the peer before the
+/// RST, so an armed socket's half is forgotten instead and the final close sends only the RST.)
+#[derive(Debug)]
+pub struct WriteStream {
+    inner: Option<WriteHalf>,
 }
 
 #[cfg_attr(test, automock)]
@@ -181,7 +177,27 @@ impl ReadStream {
 #[cfg_attr(test, automock)]
 impl WriteStream {
     pub(crate) fn new(inner: WriteHalf) -> WriteStream {
-        WriteStream { inner }
+        WriteStream { inner: Some(inner) }
+    }
+}
+
+// Outside the `automock` block above: mockall cannot elide this signature's lifetime.
+impl WriteStream {
+    fn half(self: std::pin::Pin<&mut Self>) -> std::pin::Pin<&mut WriteHalf> {
+        std::pin::Pin::new(self.get_mut().inner.as_mut().expect("the write half is only taken on drop"))
+    }
+}
+
+#[cfg(not(test))]
+impl Drop for WriteStream {
+    fn drop(&mut self) {
+        if let Some(half) = self.inner.take() {
+            let armed =
+                socket2::SockRef::from(half.as_ref()).linger().ok().flatten() == Some(std::time::Duration::ZERO);
+            if armed {
+                half.forget();
+            }
+        }
     }
 }
 
@@ -201,21 +217,21 @@ impl AsyncWrite for WriteStream {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<Result<usize, io::Error>> {
-        self.project().inner.poll_write(cx, buf)
+        self.half().poll_write(cx, buf)
     }
 
     fn poll_flush(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), io::Error>> {
-        self.project().inner.poll_flush(cx)
+        self.half().poll_flush(cx)
     }
 
     fn poll_shutdown(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), io::Error>> {
-        self.project().inner.poll_shutdown(cx)
+        self.half().poll_shutdown(cx)
     }
 }
 
@@ -230,9 +246,7 @@ mod tests {
     async fn test_tcp_stream() {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
-            let listener = TcpListener {
-                inner: TokioTcpListener::bind("127.0.0.1:9909").await.unwrap(),
-            };
+            let listener = TcpListener { inner: TokioTcpListener::bind("127.0.0.1:9909").await.unwrap() };
             let _ = ready_tx.send(());
             let _ = listener.accept().await.unwrap();
         });

@@ -39,12 +39,7 @@ pub struct SharedProxyInfo {
 impl ProxyState {
     /// Initialize an empty proxy state
     pub fn new(toxics: Toxics) -> Self {
-        ProxyState {
-            inner: Mutex::new(ProxyStateInner {
-                clients: HashMap::new(),
-                toxics,
-            }),
-        }
+        ProxyState { inner: Mutex::new(ProxyStateInner { clients: HashMap::new(), toxics }) }
     }
 
     /// Get the inner state, or panic if the lock is poisoned
@@ -75,9 +70,7 @@ impl ToxicState {
     /// Initialize a ToxicState for the ToxicKind, if the ToxicKind is stateful
     pub fn for_toxic_kind(kind: &ToxicKind) -> Option<ToxicState> {
         match kind {
-            ToxicKind::LimitData { .. } => Some(ToxicState::LimitData {
-                bytes_transmitted: 0,
-            }),
+            ToxicKind::LimitData { .. } => Some(ToxicState::LimitData { bytes_transmitted: 0 }),
             _ => None,
         }
     }
@@ -93,11 +86,7 @@ impl ToxicStateHolder {
         let toxics_pair: [&[Toxic]; 2] = [&toxics.upstream, &toxics.downstream];
         let stateful_toxics: Vec<&Toxic> = toxics_pair
             .iter()
-            .flat_map(|direction_toxics| {
-                direction_toxics
-                    .iter()
-                    .filter(|toxic| toxic.kind.is_stateful())
-            })
+            .flat_map(|direction_toxics| direction_toxics.iter().filter(|toxic| toxic.kind.is_stateful()))
             .collect();
 
         if stateful_toxics.is_empty() {
@@ -107,26 +96,16 @@ impl ToxicStateHolder {
 
             for toxic in stateful_toxics {
                 if let Some(initial_toxic_state) = ToxicState::for_toxic_kind(&toxic.kind) {
-                    state_map.insert(
-                        toxic.name.to_owned(),
-                        Arc::new(AsyncMutex::new(initial_toxic_state)),
-                    );
+                    state_map.insert(toxic.name.to_owned(), Arc::new(AsyncMutex::new(initial_toxic_state)));
                 }
             }
-            Some(Arc::new(ToxicStateHolder {
-                inner: Mutex::new(state_map),
-            }))
+            Some(Arc::new(ToxicStateHolder { inner: Mutex::new(state_map) }))
         }
     }
 
-    pub(crate) fn get_state_for_toxic(
-        &self,
-        toxic_name: &str,
-    ) -> Option<Arc<AsyncMutex<ToxicState>>> {
+    pub(crate) fn get_state_for_toxic(&self, toxic_name: &str) -> Option<Arc<AsyncMutex<ToxicState>>> {
         let inner = self.inner.lock().expect("ToxicStateHolder lock poisoned");
-        inner
-            .get(toxic_name)
-            .map(Arc::clone)
+        inner.get(toxic_name).map(Arc::clone)
     }
 }
 
@@ -148,23 +127,12 @@ mod tests {
         };
         let holder = ToxicStateHolder::for_toxics(&toxics);
         assert!(holder.is_some());
-        assert!(
-            holder
-                .clone()
-                .unwrap()
-                .get_state_for_toxic("wrong")
-                .is_none()
-        );
+        assert!(holder.clone().unwrap().get_state_for_toxic("wrong").is_none());
         let state = holder.unwrap().get_state_for_toxic("limiter");
         assert!(state.is_some());
         let state = state.unwrap();
         let data = state.lock().await;
-        assert_eq!(
-            *data,
-            ToxicState::LimitData {
-                bytes_transmitted: 0
-            }
-        );
+        assert_eq!(*data, ToxicState::LimitData { bytes_transmitted: 0 });
     }
 
     #[test]
@@ -172,10 +140,7 @@ mod tests {
         let toxics = Toxics {
             upstream: Vec::new(),
             downstream: vec![Toxic {
-                kind: ToxicKind::Latency {
-                    latency: 40,
-                    jitter: 0,
-                },
+                kind: ToxicKind::Latency { latency: 40, jitter: 0 },
                 name: "lat".to_owned(),
                 toxicity: 0.5,
                 direction: StreamDirection::Downstream,

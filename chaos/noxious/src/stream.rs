@@ -10,11 +10,7 @@ use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
 pub(crate) type Read = FramedRead<ReadStream, BytesCodec>;
 pub(crate) type Write = FramedWrite<WriteStream, BytesCodec>;
 
-pub(crate) async fn forward(
-    reader: &mut Read,
-    writer: &mut Write,
-    stop: &mut Stop,
-) -> io::Result<()> {
+pub(crate) async fn forward(reader: &mut Read, writer: &mut Write, stop: &mut Stop) -> io::Result<()> {
     while !stop.stop_received() {
         let maybe_res: Option<io::Result<BytesMut>> = tokio::select! {
             res = reader.next() => res,

@@ -166,10 +166,7 @@ impl ToxicEvent {
 
 impl ToxicKind {
     pub(crate) fn has_close_logic(&self) -> bool {
-        matches!(
-            self,
-            ToxicKind::SlowClose { .. } | ToxicKind::LimitData { .. }
-        )
+        matches!(self, ToxicKind::SlowClose { .. } | ToxicKind::LimitData { .. })
     }
 
     pub(crate) fn is_stateful(&self) -> bool {
@@ -213,9 +210,7 @@ pub(super) fn update_toxic_list_in_place(
         }
         ToxicEventKind::UpdateToxic(toxic) => {
             let old_toxic = if toxic.direction == direction {
-                toxics
-                    .iter_mut()
-                    .find(|el| el.get_name() == toxic.get_name())
+                toxics.iter_mut().find(|el| el.get_name() == toxic.get_name())
             } else {
                 None
             };
@@ -263,11 +258,7 @@ impl fmt::Display for ToxicKind {
             ToxicKind::SlowClose { delay } => {
                 write!(f, "SlowClose({})", delay)
             }
-            ToxicKind::Slicer {
-                average_size,
-                size_variation,
-                delay,
-            } => {
+            ToxicKind::Slicer { average_size, size_variation, delay } => {
                 write!(f, "Slicer({}, {}, {})", average_size, size_variation, delay)
             }
             ToxicKind::LimitData { bytes } => {
@@ -300,10 +291,7 @@ mod tests {
     #[test]
     fn test_display_latency() {
         let toxic = Toxic {
-            kind: ToxicKind::Latency {
-                latency: 49,
-                jitter: 5,
-            },
+            kind: ToxicKind::Latency { latency: 49, jitter: 5 },
             name: "t2".to_owned(),
             toxicity: 1.0,
             direction: StreamDirection::Upstream,
@@ -339,11 +327,7 @@ mod tests {
     #[test]
     fn test_display_slicer() {
         let toxic = Toxic {
-            kind: ToxicKind::Slicer {
-                average_size: 128,
-                size_variation: 64,
-                delay: 100,
-            },
+            kind: ToxicKind::Slicer { average_size: 128, size_variation: 64, delay: 100 },
             name: "t5".to_owned(),
             toxicity: 1.0,
             direction: StreamDirection::Upstream,
@@ -385,8 +369,7 @@ mod tests {
             direction: StreamDirection::Downstream,
         };
         let serialized = to_string(&toxic).unwrap();
-        let expected =
-            "{\"type\":\"noop\",\"name\":\"foo\",\"toxicity\":0.67,\"direction\":\"downstream\"}";
+        let expected = "{\"type\":\"noop\",\"name\":\"foo\",\"toxicity\":0.67,\"direction\":\"downstream\"}";
         assert_eq!(expected, serialized);
 
         let deserialized = from_str(&serialized).unwrap();
@@ -424,10 +407,7 @@ mod tests {
     #[test]
     fn test_latency_serde() {
         let toxic = Toxic {
-            kind: ToxicKind::Latency {
-                latency: 4321,
-                jitter: 5,
-            },
+            kind: ToxicKind::Latency { latency: 4321, jitter: 5 },
             name: "lat".to_owned(),
             toxicity: 1.0,
             direction: StreamDirection::Upstream,
@@ -443,8 +423,7 @@ mod tests {
 
     #[test]
     fn test_toxicity_de_int() {
-        let input =
-            "{\"type\":\"noop\",\"name\":\"foo\",\"toxicity\":1,\"direction\":\"downstream\"}";
+        let input = "{\"type\":\"noop\",\"name\":\"foo\",\"toxicity\":1,\"direction\":\"downstream\"}";
         let deserialized = from_str(input).unwrap();
         let expected = Toxic {
             kind: ToxicKind::Noop,
@@ -491,10 +470,7 @@ mod tests {
     fn test_latency_de_without_name() {
         let input = "{\"type\":\"latency\",\"attributes\":{\"latency\":4321,\"jitter\":5}}";
         let expected = Toxic {
-            kind: ToxicKind::Latency {
-                latency: 4321,
-                jitter: 5,
-            },
+            kind: ToxicKind::Latency { latency: 4321, jitter: 5 },
             name: "latency_downstream".to_owned(),
             toxicity: 1.0,
             direction: StreamDirection::Downstream,
@@ -558,11 +534,7 @@ mod tests {
     fn test_slicer_de_without_name() {
         let input = "{\"type\":\"slicer\",\"attributes\":{\"average_size\":100,\"size_variation\": 9,\"delay\": 50}}";
         let expected = Toxic {
-            kind: ToxicKind::Slicer {
-                average_size: 100,
-                size_variation: 9,
-                delay: 50,
-            },
+            kind: ToxicKind::Slicer { average_size: 100, size_variation: 9, delay: 50 },
             name: "slicer_downstream".to_owned(),
             toxicity: 1.0,
             direction: StreamDirection::Downstream,

@@ -36,8 +36,7 @@ async fn initialize_proxy_no_toxics_accept_fails() {
     let ctx = MockMemoryListener::bind_context();
     ctx.expect().with(predicate::eq(listen)).returning(|_c| {
         let mut m = MockMemoryListener::default();
-        m.expect_accept()
-            .returning(|| Err(io::Error::other("oopsie")));
+        m.expect_accept().returning(|| Err(io::Error::other("oopsie")));
         Ok(m)
     });
 
@@ -52,9 +51,7 @@ async fn initialize_proxy_no_toxics_accept_fails() {
     let (stop, _stopper) = Stop::new();
     let (_close, closer) = Close::new();
 
-    let result =
-        ProxyRunner::run_proxy::<MockMemoryListener>(listener, info, event_receiver, stop, closer)
-            .await;
+    let result = ProxyRunner::run_proxy::<MockMemoryListener>(listener, info, event_receiver, stop, closer).await;
     assert_err!(&result);
     assert_eq!(result.unwrap_err().kind(), io::ErrorKind::Other,);
 }
@@ -76,37 +73,32 @@ async fn run_proxy_no_toxics_forward() {
 
     let listeners = Arc::new(Mutex::new(0));
 
-    listener_ctx
-        .expect()
-        .with(predicate::eq(listen))
-        .returning(move |c| {
-            assert_eq!(listen, c);
-            let listeners = listeners.clone();
+    listener_ctx.expect().with(predicate::eq(listen)).returning(move |c| {
+        assert_eq!(listen, c);
+        let listeners = listeners.clone();
 
-            let mut listener = MockMemoryListener::default();
-            listener.expect_accept().returning(move || {
-                let mut val = listeners.lock().unwrap();
-                // only accept one connection
-                if *val > 0 {
-                    return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "done"));
-                }
-                *val += 1;
-                let (client_read, mut client_handle_read) =
-                    test_io::Builder::new().build_with_handle();
-                let (client_write, mut client_handle_write) =
-                    test_io::Builder::new().build_with_handle();
+        let mut listener = MockMemoryListener::default();
+        listener.expect_accept().returning(move || {
+            let mut val = listeners.lock().unwrap();
+            // only accept one connection
+            if *val > 0 {
+                return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "done"));
+            }
+            *val += 1;
+            let (client_read, mut client_handle_read) = test_io::Builder::new().build_with_handle();
+            let (client_write, mut client_handle_write) = test_io::Builder::new().build_with_handle();
 
-                client_handle_read.read(b"client writes");
-                client_handle_write.write(b"upstream writes");
+            client_handle_read.read(b"client writes");
+            client_handle_write.write(b"upstream writes");
 
-                let mut stream = MockMemoryStream::default();
-                stream.expect_into_split().return_once_st(|| {
-                    (ReadStream::new(client_read), WriteStream::new(client_write))
-                });
-                Ok((stream, SocketAddr::from(([127, 0, 0, 1], 29991))))
-            });
-            Ok(listener)
+            let mut stream = MockMemoryStream::default();
+            stream
+                .expect_into_split()
+                .return_once_st(|| (ReadStream::new(client_read), WriteStream::new(client_write)));
+            Ok((stream, SocketAddr::from(([127, 0, 0, 1], 29991))))
         });
+        Ok(listener)
+    });
 
     let upstream_ctx = MockMemoryStream::connect_context();
     let (upstream_read, mut upstream_handle_read) = test_io::Builder::new().build_with_handle();
@@ -115,21 +107,15 @@ async fn run_proxy_no_toxics_forward() {
     upstream_handle_write.write(b"upstream writes");
     upstream_handle_read.read(b"client writes");
     // TODO: mock into_split with the mock stream instead of the real thing
-    upstream_ctx
-        .expect()
-        .with(predicate::eq(upstream))
-        .return_once(move |c| {
-            assert_eq!(upstream, c);
-            let mut stream = MockMemoryStream::default();
+    upstream_ctx.expect().with(predicate::eq(upstream)).return_once(move |c| {
+        assert_eq!(upstream, c);
+        let mut stream = MockMemoryStream::default();
 
-            stream.expect_into_split().return_once_st(|| {
-                (
-                    ReadStream::new(upstream_read),
-                    WriteStream::new(upstream_write),
-                )
-            });
-            Ok(stream)
-        });
+        stream
+            .expect_into_split()
+            .return_once_st(|| (ReadStream::new(upstream_read), WriteStream::new(upstream_write)));
+        Ok(stream)
+    });
 
     let toxics = Toxics::empty();
     let proxy = ProxyRunner::initialize_proxy::<MockMemoryListener>(config, toxics).await;
@@ -168,37 +154,32 @@ async fn run_proxy_with_slicer() {
 
     let listeners = Arc::new(Mutex::new(0));
 
-    listener_ctx
-        .expect()
-        .with(predicate::eq(listen))
-        .returning(move |c| {
-            assert_eq!(listen, c);
-            let listeners = listeners.clone();
+    listener_ctx.expect().with(predicate::eq(listen)).returning(move |c| {
+        assert_eq!(listen, c);
+        let listeners = listeners.clone();
 
-            let mut listener = MockMemoryListener::default();
-            listener.expect_accept().returning(move || {
-                let mut val = listeners.lock().unwrap();
-                // only accept one connection
-                if *val > 0 {
-                    return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "done"));
-                }
-                *val += 1;
-                let (client_read, mut client_handle_read) =
-                    test_io::Builder::new().build_with_handle();
-                let (client_write, mut client_handle_write) =
-                    test_io::Builder::new().build_with_handle();
+        let mut listener = MockMemoryListener::default();
+        listener.expect_accept().returning(move || {
+            let mut val = listeners.lock().unwrap();
+            // only accept one connection
+            if *val > 0 {
+                return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "done"));
+            }
+            *val += 1;
+            let (client_read, mut client_handle_read) = test_io::Builder::new().build_with_handle();
+            let (client_write, mut client_handle_write) = test_io::Builder::new().build_with_handle();
 
-                client_handle_read.read(b"client writes");
-                client_handle_write.write(b"upstream writes");
+            client_handle_read.read(b"client writes");
+            client_handle_write.write(b"upstream writes");
 
-                let mut stream = MockMemoryStream::default();
-                stream.expect_into_split().return_once_st(|| {
-                    (ReadStream::new(client_read), WriteStream::new(client_write))
-                });
-                Ok((stream, SocketAddr::from(([127, 0, 0, 1], 29991))))
-            });
-            Ok(listener)
+            let mut stream = MockMemoryStream::default();
+            stream
+                .expect_into_split()
+                .return_once_st(|| (ReadStream::new(client_read), WriteStream::new(client_write)));
+            Ok((stream, SocketAddr::from(([127, 0, 0, 1], 29991))))
         });
+        Ok(listener)
+    });
 
     let upstream_ctx = MockMemoryStream::connect_context();
     let (upstream_read, mut upstream_handle_read) = test_io::Builder::new().build_with_handle();
@@ -206,30 +187,20 @@ async fn run_proxy_with_slicer() {
 
     upstream_handle_write.write(b"upstream writes");
     upstream_handle_read.read(b"client writes");
-    upstream_ctx
-        .expect()
-        .with(predicate::eq(upstream))
-        .return_once(move |c| {
-            assert_eq!(upstream, c);
-            let mut stream = MockMemoryStream::default();
+    upstream_ctx.expect().with(predicate::eq(upstream)).return_once(move |c| {
+        assert_eq!(upstream, c);
+        let mut stream = MockMemoryStream::default();
 
-            stream.expect_into_split().return_once_st(|| {
-                (
-                    ReadStream::new(upstream_read),
-                    WriteStream::new(upstream_write),
-                )
-            });
-            Ok(stream)
-        });
+        stream
+            .expect_into_split()
+            .return_once_st(|| (ReadStream::new(upstream_read), WriteStream::new(upstream_write)));
+        Ok(stream)
+    });
 
     let toxics = Toxics {
         upstream: vec![Toxic {
             name: "chop chop".to_owned(),
-            kind: ToxicKind::Slicer {
-                average_size: 12,
-                size_variation: 4,
-                delay: 0,
-            },
+            kind: ToxicKind::Slicer { average_size: 12, size_variation: 4, delay: 0 },
             direction: StreamDirection::Upstream,
             toxicity: 1.0,
         }],

@@ -23,42 +23,32 @@ pub async fn run_bandwidth(
     pin!(output);
 
     while let Some(chunk) = input.next().await {
-        let chunk_len: u64 = chunk
-            .len()
-            .try_into()
-            .expect("Could not convert chunk size from usize to u64");
+        let chunk_len: u64 = chunk.len().try_into().expect("Could not convert chunk size from usize to u64");
         let mut to_sleep = Duration::from_nanos(
-            (Duration::from_millis(chunk_len).as_nanos() / rate as u128)
-                .try_into()
-                .expect("chunk is too large"),
+            (Duration::from_millis(chunk_len).as_nanos() / rate as u128).try_into().expect("chunk is too large"),
         );
 
         let mut chunk = chunk;
-        let rate: usize = rate
-            .try_into()
-            .expect("Could not convert bandwidth rate from u64 to usize");
+        let rate: usize = rate.try_into().expect("Could not convert bandwidth rate from u64 to usize");
 
-        // If the rate is low enough, split the packet up and send in 100 millisecond intervals
-        while chunk.len() > rate * UNIT {
+        // If the rate is low enough, split the packet up and send in 100 millisecond intervals.
+        // (Fork: upstream sent UNIT bytes per interval whatever the rate, and underflowed
+        // `to_sleep`; Toxiproxy sends rate * 100 bytes, a tenth of a second's worth.)
+        let slice = rate.saturating_mul(UNIT);
+        while chunk.len() > slice {
             sleep(Duration::from_millis(INTERVAL)).await;
-            let to_send = chunk.split_to(UNIT);
+            let to_send = chunk.split_to(slice);
             if output.send(to_send).await.is_err() {
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "Write channel closed",
-                ));
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "Write channel closed"));
             }
-            to_sleep -= Duration::from_millis(INTERVAL);
+            to_sleep = to_sleep.saturating_sub(Duration::from_millis(INTERVAL));
         }
         // sleep's granularity is 1ms
         if to_sleep.as_millis() > 0 {
             sleep(to_sleep).await;
         }
         if !chunk.is_empty() && output.send(chunk).await.is_err() {
-            return Err(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "Write channel closed",
-            ));
+            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "Write channel closed"));
         }
     }
 
@@ -72,8 +62,7 @@ mod tests {
 
     #[tokio::test]
     async fn passthrough_once() {
-        passthrough_test(|stream, sink| async move { run_bandwidth(stream, sink, 128).await })
-            .await;
+        passthrough_test(|stream, sink| async move { run_bandwidth(stream, sink, 128).await }).await;
     }
 
     #[tokio::test]
@@ -83,9 +72,6 @@ mod tests {
 
     #[tokio::test]
     async fn drop_out_channel_first() {
-        drop_out_channel_first_test(|stream, sink| async move {
-            run_bandwidth(stream, sink, 128).await
-        })
-        .await;
+        drop_out_channel_first_test(|stream, sink| async move { run_bandwidth(stream, sink, 128).await }).await;
     }
 }

@@ -30,11 +30,7 @@ pub async fn run_latency(
 ) -> io::Result<()> {
     pin!(input);
     pin!(output);
-    let mut rand_gen = if let Some(seed) = rand_seed {
-        StdRng::seed_from_u64(seed)
-    } else {
-        StdRng::from_os_rng()
-    };
+    let mut rand_gen = if let Some(seed) = rand_seed { StdRng::seed_from_u64(seed) } else { StdRng::from_os_rng() };
     let range = Uniform::new(0, jitter.saturating_mul(2).max(1)).expect("a non-empty range");
     let mut delay = move || {
         let add = if jitter == 0 { 0 } else { rand_gen.sample(range) };
@@ -74,30 +70,22 @@ mod tests {
 
     #[tokio::test]
     async fn no_jitter_passthrough_once() {
-        passthrough_test(|stream, sink| async move { run_latency(stream, sink, 2, 0, None).await })
-            .await;
+        passthrough_test(|stream, sink| async move { run_latency(stream, sink, 2, 0, None).await }).await;
     }
 
     #[tokio::test]
     async fn passthrough_once() {
-        passthrough_test(|stream, sink| async move { run_latency(stream, sink, 2, 2, None).await })
-            .await;
+        passthrough_test(|stream, sink| async move { run_latency(stream, sink, 2, 2, None).await }).await;
     }
 
     #[tokio::test]
     async fn random_seed_passthrough_once() {
-        passthrough_test(
-            |stream, sink| async move { run_latency(stream, sink, 5, 2, Some(42)).await },
-        )
-        .await;
+        passthrough_test(|stream, sink| async move { run_latency(stream, sink, 5, 2, Some(42)).await }).await;
     }
 
     #[tokio::test]
     async fn drop_out_channel_first_with_latency() {
-        drop_out_channel_first_test(|stream, sink| async move {
-            run_latency(stream, sink, 2, 1, None).await
-        })
-        .await;
+        drop_out_channel_first_test(|stream, sink| async move { run_latency(stream, sink, 2, 1, None).await }).await;
     }
 
     async fn test_latency(latency: u64, jitter: u64, seed: u64) {
@@ -105,9 +93,7 @@ mod tests {
         let (mut out_stream, out_sink) = create_stream_sink();
         let data = gen_random_bytes(32);
         let expected = Some(data.clone());
-        let handle = tokio::spawn(async move {
-            run_latency(in_stream, out_sink, latency, jitter, Some(seed)).await
-        });
+        let handle = tokio::spawn(async move { run_latency(in_stream, out_sink, latency, jitter, Some(seed)).await });
 
         assert_ok!(in_sink.send(data).await);
         drop(in_sink);

@@ -19,9 +19,7 @@ pub(crate) async fn run_limit_data(
     pin!(input);
     pin!(output);
     let mut state = state.lock().await;
-    let bytes: usize = bytes
-        .try_into()
-        .expect("Could not convert bytes limit from u64 to usize");
+    let bytes: usize = bytes.try_into().expect("Could not convert bytes limit from u64 to usize");
 
     let mut bytes_transmitted: usize = get_bytes_transmitted(&state);
     let mut result = io::Result::Ok(());
@@ -42,10 +40,7 @@ pub(crate) async fn run_limit_data(
                     if output.send(chunk).await.is_ok() {
                         bytes_transmitted += to_send;
                     } else {
-                        result = Err(io::Error::new(
-                            io::ErrorKind::ConnectionReset,
-                            "limit data channel closed",
-                        ))
+                        result = Err(io::Error::new(io::ErrorKind::ConnectionReset, "limit data channel closed"))
                     }
                 } else {
                     break;
@@ -128,9 +123,7 @@ mod tests {
     }
 
     fn make_state() -> Arc<AsyncMutex<ToxicState>> {
-        Arc::new(AsyncMutex::new(
-            ToxicState::for_toxic_kind(&ToxicKind::LimitData { bytes: 0 }).unwrap(),
-        ))
+        Arc::new(AsyncMutex::new(ToxicState::for_toxic_kind(&ToxicKind::LimitData { bytes: 0 }).unwrap()))
     }
 
     #[tokio::test]
@@ -150,9 +143,8 @@ mod tests {
 
     #[tokio::test]
     async fn send_state_above_limit() {
-        let state = Arc::new(AsyncMutex::new(
-            ToxicState::for_toxic_kind(&ToxicKind::LimitData { bytes: 99999 }).unwrap(),
-        ));
+        let state =
+            Arc::new(AsyncMutex::new(ToxicState::for_toxic_kind(&ToxicKind::LimitData { bytes: 99999 }).unwrap()));
         test_limit_data(42, 500, Some(state), false).await;
     }
 }

@@ -3,10 +3,7 @@ use futures::StreamExt;
 use futures::{Sink, Stream};
 use std::io;
 
-pub async fn run_noop(
-    input: impl Stream<Item = Bytes>,
-    output: impl Sink<Bytes>,
-) -> io::Result<()> {
+pub async fn run_noop(input: impl Stream<Item = Bytes>, output: impl Sink<Bytes>) -> io::Result<()> {
     let _ = input.map(Ok).forward(output).await;
     Ok(())
 }
@@ -23,7 +20,6 @@ mod tests {
 
     #[tokio::test]
     async fn drop_out_channel_first() {
-        drop_out_channel_first_test(|stream, sink| async move { run_noop(stream, sink).await })
-            .await;
+        drop_out_channel_first_test(|stream, sink| async move { run_noop(stream, sink).await }).await;
     }
 }

@@ -22,8 +22,5 @@ pub(crate) async fn run_reset_peer(
     if let Some(reset) = reset {
         reset.arm();
     }
-    Err(io::Error::new(
-        io::ErrorKind::ConnectionReset,
-        format!("reset_peer after {}ms", timeout),
-    ))
+    Err(io::Error::new(io::ErrorKind::ConnectionReset, format!("reset_peer after {}ms", timeout)))
 }

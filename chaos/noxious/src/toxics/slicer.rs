@@ -25,10 +25,7 @@ pub async fn run_slicer(
         for slice in slice_iter {
             sleep(Duration::from_micros(delay)).await;
             if output.send(slice).await.is_err() {
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "Write channel closed",
-                ));
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "Write channel closed"));
             }
         }
     }
@@ -53,22 +50,11 @@ struct SliceIter {
 }
 
 impl SliceIter {
-    fn new(
-        data: Bytes,
-        average_size: u64,
-        size_variation: u64,
-        rand_seed: Option<u64>,
-    ) -> SliceIter {
+    fn new(data: Bytes, average_size: u64, size_variation: u64, rand_seed: Option<u64>) -> SliceIter {
         let kind = if size_variation > 0 {
-            let rand_gen = if let Some(seed) = rand_seed {
-                StdRng::seed_from_u64(seed)
-            } else {
-                StdRng::from_os_rng()
-            };
+            let rand_gen = if let Some(seed) = rand_seed { StdRng::seed_from_u64(seed) } else { StdRng::from_os_rng() };
             SliceIterKind::VariableSized {
-                size_variation: size_variation
-                    .try_into()
-                    .expect("Could not convert size_variation from u64 to usize"),
+                size_variation: size_variation.try_into().expect("Could not convert size_variation from u64 to usize"),
                 rand_gen: Box::new(rand_gen),
             }
         } else {
@@ -76,9 +62,7 @@ impl SliceIter {
         };
         SliceIter {
             data: Some(data),
-            average_size: average_size
-                .try_into()
-                .expect("Could not convert average_size from u64 to usize"),
+            average_size: average_size.try_into().expect("Could not convert average_size from u64 to usize"),
             kind,
         }
     }
@@ -107,13 +91,9 @@ impl Iterator for SliceIter {
         if self.data.is_some() {
             match &mut self.kind {
                 SliceIterKind::ConstantSized => self.slice_data(self.average_size),
-                SliceIterKind::VariableSized {
-                    size_variation,
-                    rand_gen,
-                } => {
+                SliceIterKind::VariableSized { size_variation, rand_gen } => {
                     let variation = *size_variation;
-                    let size =
-                        self.average_size + 2 * rand_gen.random_range(1..=variation) - variation;
+                    let size = self.average_size + 2 * rand_gen.random_range(1..=variation) - variation;
                     self.slice_data(size)
                 }
             }
@@ -130,33 +110,21 @@ mod tests {
 
     #[tokio::test]
     async fn passthrough_once() {
-        passthrough_test(
-            |stream, sink| async move { run_slicer(stream, sink, 50, 0, 0, None).await },
-        )
-        .await;
+        passthrough_test(|stream, sink| async move { run_slicer(stream, sink, 50, 0, 0, None).await }).await;
     }
 
     #[tokio::test]
     async fn random_seed_passthrough_once() {
-        passthrough_test(|stream, sink| async move {
-            run_slicer(stream, sink, 50, 0, 0, Some(42)).await
-        })
-        .await;
+        passthrough_test(|stream, sink| async move { run_slicer(stream, sink, 50, 0, 0, Some(42)).await }).await;
     }
 
     #[tokio::test]
     async fn random_seed_variation_passthrough_once() {
-        passthrough_test(|stream, sink| async move {
-            run_slicer(stream, sink, 50, 8, 0, Some(42)).await
-        })
-        .await;
+        passthrough_test(|stream, sink| async move { run_slicer(stream, sink, 50, 8, 0, Some(42)).await }).await;
     }
 
     #[tokio::test]
     async fn variation_passthrough_once() {
-        passthrough_test(
-            |stream, sink| async move { run_slicer(stream, sink, 50, 8, 0, None).await },
-        )
-        .await;
+        passthrough_test(|stream, sink| async move { run_slicer(stream, sink, 50, 8, 0, None).await }).await;
     }
 }

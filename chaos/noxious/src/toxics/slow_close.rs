@@ -23,10 +23,7 @@ pub(crate) async fn run_slow_close(
         };
         if let Some(chunk) = maybe_chunk {
             if output.send(chunk).await.is_err() {
-                res = Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "Write channel closed",
-                ));
+                res = Err(io::Error::new(io::ErrorKind::ConnectionReset, "Write channel closed"));
                 break;
             }
         } else {
@@ -48,8 +45,7 @@ mod tests {
     #[tokio::test]
     async fn passthrough_once() {
         let (stop, _) = Stop::new();
-        passthrough_test(|stream, sink| async move { run_slow_close(stream, sink, stop, 0).await })
-            .await;
+        passthrough_test(|stream, sink| async move { run_slow_close(stream, sink, stop, 0).await }).await;
     }
 
     #[tokio::test]
@@ -60,8 +56,7 @@ mod tests {
         let (mut out_stream, out_sink) = create_stream_sink();
         let data = gen_random_bytes(32);
         let expected = Some(data.clone());
-        let handle =
-            tokio::spawn(async move { run_slow_close(in_stream, out_sink, stop, 0).await });
+        let handle = tokio::spawn(async move { run_slow_close(in_stream, out_sink, stop, 0).await });
 
         assert_ok!(in_sink.send(data).await);
         assert_eq!(expected, out_stream.next().await);

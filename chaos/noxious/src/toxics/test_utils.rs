@@ -14,15 +14,11 @@ pub(crate) fn create_stream_sink() -> (Receiver<Bytes>, Sender<Bytes>) {
 
 pub(crate) fn gen_random_bytes(length: usize) -> Bytes {
     let range = 0..length;
-    range
-        .map(|_| rand::random::<u8>())
-        .collect::<Vec<u8>>()
-        .into()
+    range.map(|_| rand::random::<u8>()).collect::<Vec<u8>>().into()
 }
 
-pub(crate) async fn passthrough_test<F>(
-    make_handle: impl FnOnce(Receiver<Bytes>, Sender<Bytes>) -> F,
-) where
+pub(crate) async fn passthrough_test<F>(make_handle: impl FnOnce(Receiver<Bytes>, Sender<Bytes>) -> F)
+where
     F: Future<Output = io::Result<()>> + 'static + Send + Sync,
 {
     let (in_stream, mut in_sink) = create_stream_sink();
@@ -37,9 +33,8 @@ pub(crate) async fn passthrough_test<F>(
     assert_eq!(expected, out_stream.next().await);
 }
 
-pub(crate) async fn drop_out_channel_first_test<F>(
-    make_handle: impl FnOnce(Receiver<Bytes>, Sender<Bytes>) -> F,
-) where
+pub(crate) async fn drop_out_channel_first_test<F>(make_handle: impl FnOnce(Receiver<Bytes>, Sender<Bytes>) -> F)
+where
     F: Future<Output = io::Result<()>> + 'static + Send + Sync,
 {
     let (in_stream, mut in_sink) = create_stream_sink();

@@ -2,9 +2,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::{Sink, Stream};
 use std::io;
+use tokio::pin;
 use tokio::time::sleep;
 use tokio::time::Duration;
-use tokio::pin;
 
 /// The TimeoutToxic stops any data from flowing through, and will close the connection after a timeout.
 /// If the timeout is set to 0, then the connection will not be closed.
@@ -18,16 +18,10 @@ pub async fn run_timeout(
         // Drop the input on the floor until it's closed
         while input.next().await.is_some() {}
     } else {
-        input
-            .take_until(sleep(Duration::from_millis(timeout)))
-            .fold((), |_, _| async move {})
-            .await;
+        input.take_until(sleep(Duration::from_millis(timeout))).fold((), |_, _| async move {}).await;
     }
 
-    Err(io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("timeout after {}ms", timeout),
-    ))
+    Err(io::Error::new(io::ErrorKind::TimedOut, format!("timeout after {}ms", timeout)))
 }
 
 #[cfg(test)]
