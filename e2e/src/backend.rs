@@ -1,0 +1,262 @@
+//! The backend: its image, its settings for a run, and a typed HTTP client.
+//!
+//! The harness talks to the backend only over HTTP, as its users do.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use testcontainers::Image;
+use testcontainers::core::wait::HttpWaitStrategy;
+use testcontainers::core::{ContainerPort, IntoContainerPort as _, WaitFor};
+
+use crate::error::{Error, Result};
+
+pub const HTTP_PORT: ContainerPort = ContainerPort::Tcp(8080);
+
+#[derive(Debug, Clone)]
+pub struct BackendImage {
+    name: String,
+    tag: String,
+    env: BTreeMap<String, String>,
+}
+
+impl BackendImage {
+    pub fn new(name: impl Into<String>, tag: impl Into<String>, config: &BackendConfig) -> Self {
+        Self { name: name.into(), tag: tag.into(), env: config.env.clone() }
+    }
+}
+
+impl Image for BackendImage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    fn ready_conditions(&self) -> Vec<WaitFor> {
+        vec![WaitFor::http(
+            HttpWaitStrategy::new("/livez")
+                .with_port(8080.tcp())
+                .with_expected_status_code(200_u16)
+                .with_poll_interval(Duration::from_millis(50)),
+        )]
+    }
+
+    fn env_vars(&self) -> impl IntoIterator<Item = (impl Into<Cow<'_, str>>, impl Into<Cow<'_, str>>)> {
+        self.env.iter().map(|(key, value)| (key.as_str(), value.as_str()))
+    }
+
+    fn expose_ports(&self) -> &[ContainerPort] {
+        &[HTTP_PORT]
+    }
+}
+
+/// The backend's environment for one stack. Bounds in tests are derived from these values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendConfig {
+    env: BTreeMap<String, String>,
+}
+
+fn duration_env(value: Duration) -> String {
+    format!("{}ms", value.as_millis())
+}
+
+impl BackendConfig {
+    /// The service's own defaults, those of the Python original: 5 s timeouts, pool of 50.
+    pub fn seed_defaults() -> Self {
+        Self { env: BTreeMap::from([("LOG_FORMAT".to_owned(), "text".to_owned())]) }
+    }
+
+    /// Short timeouts so that fault scenarios finish in seconds: 1 s operation and connect
+    /// timeouts, a probe every 250 ms, and a breaker that opens after 3 failures.
+    pub fn fast() -> Self {
+        Self::seed_defaults()
+            .with_operation_timeout(Duration::from_secs(1))
+            .with_connect_timeout(Duration::from_secs(1))
+            .set("REDIS_BREAKER_PROBE_INTERVAL", "250ms")
+            .set("REDIS_BREAKER_FAILURE_THRESHOLD", "3")
+            .set("REDIS_TCP_USER_TIMEOUT", "3s")
+    }
+
+    #[must_use]
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.insert(key.to_owned(), value.into());
+        self
+    }
+
+    #[must_use]
+    pub fn with_operation_timeout(self, value: Duration) -> Self {
+        self.set("REDIS_OPERATION_TIMEOUT", duration_env(value))
+    }
+
+    #[must_use]
+    pub fn with_connect_timeout(self, value: Duration) -> Self {
+        self.set("REDIS_CONNECT_TIMEOUT", duration_env(value))
+    }
+
+    pub(crate) fn with_redis_url(&self, url: &str) -> Self {
+        self.clone().set("REDIS_URL", url)
+    }
+
+    fn duration(&self, key: &str, default: Duration) -> Duration {
+        self.env
+            .get(key)
+            .and_then(|value| value.strip_suffix("ms").and_then(|ms| ms.parse().ok()).map(Duration::from_millis))
+            .unwrap_or(default)
+    }
+
+    pub fn env(&self, key: &str) -> Option<&str> {
+        self.env.get(key).map(String::as_str)
+    }
+
+    pub fn operation_timeout(&self) -> Duration {
+        self.duration("REDIS_OPERATION_TIMEOUT", Duration::from_secs(5))
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.duration("REDIS_CONNECT_TIMEOUT", Duration::from_secs(5))
+    }
+
+    pub fn probe_interval(&self) -> Duration {
+        self.duration("REDIS_BREAKER_PROBE_INTERVAL", Duration::from_secs(1))
+    }
+
+    pub fn pool_wait_timeout(&self) -> Duration {
+        self.duration("REDIS_POOL_WAIT_TIMEOUT", Duration::from_secs(1))
+    }
+
+    /// The longest the breaker's probe can take to notice that Redis is back: one interval, then
+    /// a connect and a PING.
+    pub fn recovery_bound(&self) -> Duration {
+        self.probe_interval() + self.connect_timeout() + self.operation_timeout()
+    }
+}
+
+/// One HTTP answer, with how long it took.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub elapsed: Duration,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn field(&self, name: &str) -> &Value {
+        &self.body[name]
+    }
+}
+
+/// Prometheus series by their full name with labels, such as
+/// `gift_genie_redis_timeouts_total{kind="connect"}`.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics(BTreeMap<String, f64>);
+
+impl Metrics {
+    pub fn parse(text: &str) -> Self {
+        Self(
+            text.lines()
+                .filter(|line| !line.starts_with('#') && !line.is_empty())
+                .filter_map(|line| line.rsplit_once(' '))
+                .filter_map(|(series, value)| value.parse().ok().map(|value| (series.to_owned(), value)))
+                .collect(),
+        )
+    }
+
+    /// The value of one series; 0 when it has not been reported yet, as for a counter never hit.
+    pub fn value(&self, series: &str) -> f64 {
+        self.0.get(series).copied().unwrap_or(0.0)
+    }
+}
+
+/// A client for one backend instance.
+#[derive(Debug, Clone)]
+pub struct BackendClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl BackendClient {
+    pub fn new(base: impl Into<String>) -> Self {
+        // Far above any bound a test asserts, so that a hung request fails the test instead of
+        // hanging it.
+        let http = reqwest::Client::builder().timeout(Duration::from_mins(1)).build().expect("an HTTP client");
+        Self { http, base: base.into() }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, description: String) -> Result<Answer> {
+        let started = Instant::now();
+        let response = request.send().await.map_err(|source| Error::Http {
+            service: "backend",
+            request: description.clone(),
+            source,
+        })?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text =
+            response.text().await.map_err(|source| Error::Http { service: "backend", request: description, source })?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Answer { status, body, elapsed: started.elapsed(), headers })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Answer> {
+        self.send(self.http.get(format!("{}{path}", self.base)), format!("GET {path}")).await
+    }
+
+    pub async fn health(&self) -> Result<Answer> {
+        self.get("/health").await
+    }
+
+    pub async fn livez(&self) -> Result<Answer> {
+        self.get("/livez").await
+    }
+
+    pub async fn register(&self, email: &str) -> Result<Answer> {
+        let body = json!({"email": email, "password": "e2e-passw0rd", "name": "E2E User"});
+        self.send(
+            self.http.post(format!("{}/api/v1/auth/register", self.base)).json(&body),
+            "POST /api/v1/auth/register".to_owned(),
+        )
+        .await
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Answer> {
+        self.get(&format!("/api/v1/users/{id}")).await
+    }
+
+    pub async fn metrics(&self) -> Result<Metrics> {
+        let answer = self.get("/metrics").await?;
+        Ok(Metrics::parse(answer.body.as_str().unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_read_by_series_with_labels() {
+        let metrics = Metrics::parse(
+            "# TYPE x counter\ngift_genie_redis_timeouts_total{kind=\"connect\"} 3\ngift_genie_redis_pool_max_size 50\n# EOF\n",
+        );
+        assert!((metrics.value("gift_genie_redis_timeouts_total{kind=\"connect\"}") - 3.0).abs() < f64::EPSILON);
+        assert!((metrics.value("gift_genie_redis_pool_max_size") - 50.0).abs() < f64::EPSILON);
+        assert!(metrics.value("missing").abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn bounds_follow_the_configured_timeouts() {
+        let config = BackendConfig::fast();
+        assert_eq!(config.operation_timeout(), Duration::from_secs(1));
+        assert_eq!(config.recovery_bound(), Duration::from_millis(2250));
+        assert_eq!(BackendConfig::seed_defaults().operation_timeout(), Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,102 @@
+//! What testcontainers-rs does not expose, through the Docker API directly: network aliases,
+//! addresses, and sweeping what a killed test process left behind.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use bollard::Docker;
+use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+
+use crate::error::{Error, Result};
+
+/// Label naming the process that owns a container, so that leftovers of a killed process can be
+/// told apart from a running test's containers.
+pub const OWNER_PID_LABEL: &str = "gift-genie-e2e.pid";
+pub const OWNER_HOST_LABEL: &str = "gift-genie-e2e.host";
+/// Every network a stack creates starts with this, followed by the owning process id.
+pub const NETWORK_PREFIX: &str = "gift-genie-e2e-";
+
+/// One Docker client per process, from `DOCKER_HOST` or the default socket.
+pub fn client() -> Result<&'static Docker> {
+    static CLIENT: OnceLock<Docker> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client);
+    }
+    let docker = Docker::connect_with_defaults().map_err(|error| Error::Prerequisite {
+        what: format!("cannot reach a Docker engine ({error})"),
+        fix: "start one (sudo dockerd &, or Docker Desktop), or point DOCKER_HOST at it".to_owned(),
+    })?;
+    Ok(CLIENT.get_or_init(|| docker))
+}
+
+/// This machine's name, to keep sweeps to this machine's processes on a shared engine.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|name| name.trim().to_owned()).unwrap_or_default()
+}
+
+/// Gives a running container a DNS alias on `network`. testcontainers-rs has no alias option, so
+/// the container is reattached with one; Docker re-publishes its ports, so read host ports after.
+pub async fn attach_alias(network: &str, container_id: &str, alias: &str) -> Result<()> {
+    let docker = client()?;
+    docker
+        .disconnect_network(network, NetworkDisconnectRequest { container: container_id.to_owned(), force: Some(true) })
+        .await?;
+    let endpoint = EndpointSettings { aliases: Some(vec![alias.to_owned()]), ..Default::default() };
+    docker
+        .connect_network(
+            network,
+            NetworkConnectRequest { container: container_id.to_owned(), endpoint_config: Some(endpoint) },
+        )
+        .await?;
+    Ok(())
+}
+
+/// The container's address on `network`.
+pub async fn address_on(network: &str, container_id: &str) -> Result<IpAddr> {
+    let details = client()?.inspect_container(container_id, None).await?;
+    details
+        .network_settings
+        .and_then(|settings| settings.networks)
+        .and_then(|networks| networks.get(network).cloned())
+        .and_then(|endpoint| endpoint.ip_address)
+        .and_then(|ip| ip.parse().ok())
+        .ok_or_else(|| Error::Setup(format!("container {container_id} has no address on {network}")))
+}
+
+fn process_is_gone(pid: &str) -> bool {
+    std::path::Path::new("/proc/self").exists() && !std::path::Path::new("/proc").join(pid).exists()
+}
+
+/// Removes containers and networks left by e2e processes of this machine that no longer run
+/// (killed by a timeout or a signal before their `Drop` ran).
+pub async fn sweep_leftovers() -> Result<()> {
+    let docker = client()?;
+    let host = hostname();
+    let filters = HashMap::from([("label".to_owned(), vec![format!("{OWNER_HOST_LABEL}={host}")])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .await?;
+    for container in containers {
+        let owner =
+            container.labels.as_ref().and_then(|labels| labels.get(OWNER_PID_LABEL)).cloned().unwrap_or_default();
+        if let Some(id) = container.id.filter(|_| process_is_gone(&owner)) {
+            tracing::info!(%id, owner, "removing a container left by a finished e2e process");
+            let _ =
+                docker.remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await;
+        }
+    }
+    let filters = HashMap::from([("name".to_owned(), vec![NETWORK_PREFIX.to_owned()])]);
+    for network in docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build())).await? {
+        let Some(name) = network.name else { continue };
+        let owner = name.strip_prefix(NETWORK_PREFIX).and_then(|rest| rest.split('-').next()).unwrap_or_default();
+        if !owner.is_empty() && process_is_gone(owner) {
+            tracing::info!(network = name, "removing a network left by a finished e2e process");
+            let _ = docker.remove_network(&name).await;
+        }
+    }
+    Ok(())
+}

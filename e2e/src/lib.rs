@@ -1,0 +1,20 @@
+//! End-to-end harness for Gift Genie: builds the images, starts Redis, a Toxiproxy-compatible
+//! fault proxy and the backend on a private Docker network, and injects faults between them.
+//! The e2e tests and the chaos runner both drive the system through this library.
+
+pub mod backend;
+pub mod docker;
+pub mod error;
+pub mod faults;
+pub mod images;
+pub mod prerequisites;
+pub mod redis;
+pub mod stack;
+pub mod toxiproxy;
+pub mod workspace;
+
+pub use backend::{Answer, BackendClient, BackendConfig, Metrics};
+pub use error::{Error, Result};
+pub use faults::Fault;
+pub use stack::{Stack, StackOptions, Topology};
+pub use toxiproxy::{Stream, Toxic, Toxiproxy};

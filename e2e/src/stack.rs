@@ -1,0 +1,352 @@
+//! A stack on its own Docker network: Redis with no published port, a fault proxy in front of it,
+//! and one or more backends. It mirrors the private-network design: only the backends' HTTP ports
+//! and the proxy's control port reach the host.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use testcontainers::core::logs::LogFrame;
+use testcontainers::core::{ExecCommand, IntoContainerPort as _};
+use testcontainers::runners::AsyncRunner as _;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
+use tokio::sync::OnceCell;
+
+use crate::backend::{BackendClient, BackendConfig, BackendImage};
+use crate::docker::{self, NETWORK_PREFIX, OWNER_HOST_LABEL, OWNER_PID_LABEL};
+use crate::error::{Error, Result};
+use crate::images::{self, ImageSet};
+use crate::redis::{self, ClientInfo, RedisImage};
+use crate::toxiproxy::{Toxiproxy, ToxiproxyImage};
+
+/// The name of the proxy in front of Redis, and its port inside the proxy container.
+pub const REDIS_PROXY: &str = "redis";
+const PROXY_LISTEN_PORT: u16 = 6379;
+/// How many of the backend's last log lines a failure report shows.
+const LOG_TAIL: usize = 40;
+
+/// How the backend reaches Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// `REDIS_URL=redis://toxiproxy:6379`: every fault but the IP filter goes through the proxy.
+    ThroughProxy,
+    /// `REDIS_URL=redis://redis:6379`: for filtering the backend's address at Redis itself.
+    Direct,
+}
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub topology: Topology,
+    pub backend: BackendConfig,
+    pub replicas: usize,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self { topology: Topology::ThroughProxy, backend: BackendConfig::fast(), replicas: 1 }
+    }
+}
+
+impl StackOptions {
+    #[must_use]
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.topology = topology;
+        self
+    }
+
+    #[must_use]
+    pub fn backend(mut self, backend: BackendConfig) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    #[must_use]
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas;
+        self
+    }
+}
+
+/// The last lines a container printed.
+#[derive(Debug, Clone, Default)]
+pub struct LogTail(Arc<Mutex<VecDeque<String>>>);
+
+impl LogTail {
+    fn push(&self, frame: &LogFrame) {
+        let bytes = match frame {
+            LogFrame::StdOut(bytes) | LogFrame::StdErr(bytes) => bytes,
+        };
+        let mut lines = self.0.lock().expect("log tail lock");
+        for line in String::from_utf8_lossy(bytes).lines() {
+            if lines.len() == 500 {
+                lines.pop_front();
+            }
+            lines.push_back(line.to_owned());
+        }
+    }
+
+    pub fn last(&self, count: usize) -> Vec<String> {
+        let lines = self.0.lock().expect("log tail lock");
+        lines.iter().skip(lines.len().saturating_sub(count)).cloned().collect()
+    }
+}
+
+/// What happened during a run, for the report a failing test prints.
+#[derive(Debug, Default)]
+struct Journal {
+    events: Mutex<Vec<(Duration, String)>>,
+    active_faults: Mutex<Vec<String>>,
+}
+
+pub struct BackendNode {
+    pub client: BackendClient,
+    pub address: IpAddr,
+    pub logs: LogTail,
+    container: ContainerAsync<BackendImage>,
+}
+
+impl BackendNode {
+    pub fn container_id(&self) -> &str {
+        self.container.id()
+    }
+}
+
+/// Containers are declared in reverse order of start, so that they are removed in that order:
+/// the sidecar lives in Redis's network namespace and must go first.
+pub struct Stack {
+    sidecar: OnceCell<ContainerAsync<GenericImage>>,
+    backends: Vec<BackendNode>,
+    proxy: Option<(ContainerAsync<ToxiproxyImage>, Toxiproxy)>,
+    redis: ContainerAsync<RedisImage>,
+    pub images: ImageSet,
+    pub options: StackOptions,
+    network: String,
+    started: Instant,
+    journal: Journal,
+}
+
+fn owned<I: testcontainers::Image>(image: I, network: &str) -> testcontainers::ContainerRequest<I> {
+    image
+        .with_network(network)
+        .with_label(OWNER_PID_LABEL, std::process::id().to_string())
+        .with_label(OWNER_HOST_LABEL, docker::hostname())
+        .with_startup_timeout(Duration::from_mins(1))
+}
+
+impl Stack {
+    /// Builds or reuses the images, then starts Redis, the proxy (for [`Topology::ThroughProxy`])
+    /// and the backends on a network of their own.
+    pub async fn start(options: StackOptions) -> Result<Self> {
+        let docker = docker::client()?;
+        let images = images::prepare(docker).await?;
+        docker::sweep_leftovers().await?;
+        let started = Instant::now();
+        let network =
+            format!("{NETWORK_PREFIX}{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        tracing::info!(network, topology = ?options.topology, source = ?images.source, "starting stack");
+
+        let redis_image = RedisImage::new(&images.redis.name, &images.redis.tag, images.source);
+        // The private-network Redis: no host port at all.
+        let redis = owned(redis_image, &network)
+            .with_host_config_modifier(|config| config.publish_all_ports = Some(false))
+            .start()
+            .await?;
+        docker::attach_alias(&network, redis.id(), "redis").await?;
+
+        let proxy = match options.topology {
+            Topology::ThroughProxy => {
+                let image = ToxiproxyImage::new(&images.toxiproxy.name, &images.toxiproxy.tag);
+                let container = owned(image, &network).with_mapped_port(0, 8474.tcp()).start().await?;
+                docker::attach_alias(&network, container.id(), "toxiproxy").await?;
+                let port = container.get_host_port_ipv4(8474.tcp()).await?;
+                let api = Toxiproxy::new(format!("http://127.0.0.1:{port}"));
+                api.create_proxy(REDIS_PROXY, &format!("0.0.0.0:{PROXY_LISTEN_PORT}"), "redis:6379").await?;
+                Some((container, api))
+            }
+            Topology::Direct => None,
+        };
+        let redis_url = match options.topology {
+            Topology::ThroughProxy => format!("redis://toxiproxy:{PROXY_LISTEN_PORT}/0"),
+            Topology::Direct => "redis://redis:6379/0".to_owned(),
+        };
+
+        let mut backends = Vec::with_capacity(options.replicas);
+        for _ in 0..options.replicas.max(1) {
+            let logs = LogTail::default();
+            let sink = logs.clone();
+            let image = BackendImage::new(
+                &images.backend.name,
+                &images.backend.tag,
+                &options.backend.with_redis_url(&redis_url),
+            );
+            let container = owned(image, &network)
+                .with_mapped_port(0, 8080.tcp())
+                .with_log_consumer(move |frame: &LogFrame| sink.push(frame))
+                .start()
+                .await?;
+            let port = container.get_host_port_ipv4(8080.tcp()).await?;
+            let address = docker::address_on(&network, container.id()).await?;
+            backends.push(BackendNode {
+                client: BackendClient::new(format!("http://127.0.0.1:{port}")),
+                address,
+                logs,
+                container,
+            });
+        }
+
+        let stack = Self {
+            images,
+            options,
+            network,
+            redis,
+            proxy,
+            backends,
+            sidecar: OnceCell::new(),
+            started,
+            journal: Journal::default(),
+        };
+        stack.note(format!("stack up in {:?}", stack.started.elapsed()));
+        Ok(stack)
+    }
+
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
+    /// The first backend.
+    pub fn backend(&self) -> &BackendClient {
+        &self.backends[0].client
+    }
+
+    pub fn backends(&self) -> &[BackendNode] {
+        &self.backends
+    }
+
+    pub fn config(&self) -> &BackendConfig {
+        &self.options.backend
+    }
+
+    /// The proxy's API. Only [`Topology::ThroughProxy`] has one.
+    pub fn toxiproxy(&self) -> Result<&Toxiproxy> {
+        self.proxy
+            .as_ref()
+            .map(|(_, api)| api)
+            .ok_or_else(|| Error::Setup("this stack has no proxy (Topology::Direct)".to_owned()))
+    }
+
+    pub fn redis_container_id(&self) -> &str {
+        self.redis.id()
+    }
+
+    /// Runs `redis-cli` inside the Redis container.
+    pub async fn redis_cli(&self, args: &[&str]) -> Result<String> {
+        redis::cli(&self.redis, args).await
+    }
+
+    /// The clients Redis sees, without the `redis-cli` connection that asks.
+    pub async fn redis_clients(&self) -> Result<Vec<ClientInfo>> {
+        let output = self.redis_cli(&["CLIENT", "LIST"]).await?;
+        Ok(ClientInfo::parse_list(&output).into_iter().filter(|client| !client.ip().starts_with("127.")).collect())
+    }
+
+    /// Stops Redis (`docker stop`: it writes its append-only file and exits).
+    pub async fn stop_redis(&self) -> Result<()> {
+        self.redis.stop().await?;
+        Ok(())
+    }
+
+    /// Starts Redis again and waits until it answers PING.
+    pub async fn start_redis(&self) -> Result<()> {
+        self.redis.start().await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.redis_cli(&["PING"]).await {
+                Ok(reply) if reply.trim() == "PONG" => return Ok(()),
+                _ if Instant::now() > deadline => {
+                    return Err(Error::Setup("redis did not answer PING within 30s of starting".to_owned()));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// Runs iptables inside Redis's network namespace, from a sidecar that shares it.
+    pub async fn iptables(&self, args: &[&str]) -> Result<()> {
+        let sidecar = self
+            .sidecar
+            .get_or_try_init(|| async {
+                let sidecar = images::sidecar(docker::client()?).await?;
+                tracing::info!(image = %sidecar, "starting the iptables sidecar in redis's network namespace");
+                let image = GenericImage::new(&sidecar.name, &sidecar.tag);
+                let namespace = format!("container:{}", self.redis.id());
+                // Set as a network mode, not a network: testcontainers would try to create a
+                // network by that name. A shared namespace cannot publish ports either.
+                image
+                    .with_label(OWNER_PID_LABEL, std::process::id().to_string())
+                    .with_label(OWNER_HOST_LABEL, docker::hostname())
+                    .with_cap_add("NET_ADMIN")
+                    .with_host_config_modifier(move |config| {
+                        config.network_mode = Some(namespace.clone());
+                        config.publish_all_ports = Some(false);
+                        config.port_bindings = None;
+                    })
+                    .start()
+                    .await
+                    .map_err(Error::from)
+            })
+            .await?;
+        let command: Vec<&str> = std::iter::once("iptables").chain(args.iter().copied()).collect();
+        let mut result = sidecar.exec(ExecCommand::new(command.clone())).await?;
+        let output = String::from_utf8_lossy(&result.stderr_to_vec().await?).into_owned();
+        if result.exit_code().await?.is_some_and(|code| code != 0) {
+            return Err(Error::Exec { container: sidecar.id().to_owned(), command: command.join(" "), output });
+        }
+        Ok(())
+    }
+
+    /// Records an event for the failure report.
+    pub fn note(&self, event: impl Into<String>) {
+        let event = event.into();
+        tracing::info!(network = self.network, "{event}");
+        self.journal.events.lock().expect("journal lock").push((self.started.elapsed(), event));
+    }
+
+    pub(crate) fn fault_started(&self, fault: &str) {
+        self.journal.active_faults.lock().expect("journal lock").push(fault.to_owned());
+        self.note(format!("injected fault: {fault}"));
+    }
+
+    pub(crate) fn fault_healed(&self, fault: &str) {
+        self.journal.active_faults.lock().expect("journal lock").retain(|active| active != fault);
+        self.note(format!("healed fault: {fault}"));
+    }
+
+    /// What a failing test prints: the active faults, the timeline, and the backends' log tails.
+    pub fn report(&self) -> String {
+        use std::fmt::Write as _;
+        let mut report = format!("--- e2e stack report (network {}) ---\n", self.network);
+        let active = self.journal.active_faults.lock().expect("journal lock");
+        let active = if active.is_empty() { "none".to_owned() } else { active.join(", ") };
+        let _ = writeln!(report, "active faults: {active}\ntimeline:");
+        for (at, event) in self.journal.events.lock().expect("journal lock").iter() {
+            let _ = writeln!(report, "  {:>8.3}s  {event}", at.as_secs_f64());
+        }
+        for (index, backend) in self.backends.iter().enumerate() {
+            let _ = writeln!(report, "backend {index} log, last {LOG_TAIL} lines:");
+            for line in backend.logs.last(LOG_TAIL) {
+                let _ = writeln!(report, "  {line}");
+            }
+        }
+        report
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.report());
+        }
+        tracing::debug!(network = self.network, "removing stack");
+    }
+}

@@ -1,0 +1,67 @@
+//! Builds this workspace's binaries for the local images, so that `cargo test` on a fresh
+//! checkout just works.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+
+/// The workspace root: the parent of this crate.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("e2e lives inside the workspace").to_path_buf()
+}
+
+/// Builds `package`'s binary `bin` for each pair, and returns where each binary was written.
+///
+/// Runs the same `cargo` that runs the tests. Cargo's own locking makes concurrent test processes
+/// wait for one build; once built, this is a no-op that takes a fraction of a second.
+pub fn build_binaries(targets: &[(&str, &str)]) -> Result<HashMap<String, PathBuf>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(root()).args(["build", "--message-format=json-render-diagnostics", "--quiet"]);
+    // Cargo describes the running test's package in the environment. Build scripts that watch
+    // those variables (ring watches CARGO_MANIFEST_DIR) would rebuild half the dependency tree on
+    // every test run, so the nested build sees the environment a shell would.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_for_the_test = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix));
+        if set_by_cargo_for_the_test {
+            command.env_remove(&*name);
+        }
+    }
+    for (package, bin) in targets {
+        command.args(["-p", package, "--bin", bin]);
+    }
+    tracing::info!(?targets, "building workspace binaries for the e2e images");
+    let output = command.output().map_err(|error| Error::CargoBuild(format!("cannot run cargo: {error}")))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        return Err(Error::CargoBuild(last));
+    }
+    let mut executables = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if message["reason"] == "compiler-artifact"
+            && let (Some(name), Some(executable)) = (message["target"]["name"].as_str(), message["executable"].as_str())
+        {
+            executables.insert(name.to_owned(), PathBuf::from(executable));
+        }
+    }
+    for (_, bin) in targets {
+        if !executables.contains_key(*bin) {
+            return Err(Error::CargoBuild(format!("cargo reported no executable for {bin}")));
+        }
+    }
+    Ok(executables)
+}

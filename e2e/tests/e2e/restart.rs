@@ -1,0 +1,27 @@
+use e2e::{Fault, StackOptions};
+
+use crate::support::{MARGIN, connected, disconnected, email, health, poll_until, stack};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_redis_restart_the_backend_recovers_and_every_acknowledged_registration_survives() {
+    let stack = stack(StackOptions::default()).await;
+    let config = stack.config().clone();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let created = stack.backend().register(&email("durable")).await.unwrap();
+        assert_eq!(created.status, 201);
+        ids.push(created.field("id").as_str().unwrap().to_owned());
+    }
+
+    Fault::RedisRestart.inject(&stack).await.unwrap();
+    poll_until("health turns disconnected", config.operation_timeout() + MARGIN, || health(&stack), disconnected).await;
+    Fault::RedisRestart.heal(&stack).await.unwrap();
+    poll_until("health reconnects", config.recovery_bound() + MARGIN, || health(&stack), connected).await;
+
+    for id in &ids {
+        let read = stack.backend().user(id).await.unwrap();
+        assert_eq!(read.status, 200, "user {id} survived the restart: {:?}", read.body);
+        let stored = stack.redis_cli(&["EXISTS", &format!("gift-genie:user:{id}")]).await.unwrap();
+        assert_eq!(stored.trim(), "1");
+    }
+}
