@@ -33,6 +33,9 @@ pub struct HttpSettings {
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
     pub url: RedisUrl,
+    /// `REDIS_PASSWORD`, for platforms that inject the password as a secret apart from the URL
+    /// (Scaleway's secret environment variables). Never together with a password in the URL.
+    pub password: Option<SecretString>,
     /// PEM file with the CA that signed the server certificate, for `rediss://` endpoints that do
     /// not chain to a public root (Scaleway Managed Redis ships its own CA).
     pub tls_ca_file: Option<PathBuf>,
@@ -131,6 +134,10 @@ impl RedisUrl {
     pub fn uses_tls(&self) -> bool {
         self.redacted.starts_with("rediss://")
     }
+
+    pub fn has_password(&self) -> bool {
+        self.redacted.contains(":***@")
+    }
 }
 
 impl fmt::Display for RedisUrl {
@@ -213,8 +220,18 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             backoff: self.duration("REDIS_RETRY_BACKOFF", Duration::from_millis(50), Bound::ZeroAllowed),
         };
         let hidden = |_: &str| "(not shown: may hold a password)".to_owned();
+        let url = self.with("REDIS_URL", "redis://localhost:6379/0", RedisUrl::parse, hidden);
+        let password = self.optional("REDIS_PASSWORD").map(SecretString::from);
+        if password.is_some() && url.has_password() {
+            self.problems.push(Problem {
+                variable: "REDIS_PASSWORD",
+                value: "(not shown)".to_owned(),
+                expected: "either REDIS_PASSWORD or a password in REDIS_URL, not both".to_owned(),
+            });
+        }
         RedisSettings {
-            url: self.with("REDIS_URL", "redis://localhost:6379/0", RedisUrl::parse, hidden),
+            url,
+            password,
             tls_ca_file: self.optional("REDIS_TLS_CA_FILE").map(PathBuf::from),
             pool_max_size: self.ranged("REDIS_POOL_MAX_SIZE", 50, 1..=10_000),
             pool_wait_timeout: self.duration("REDIS_POOL_WAIT_TIMEOUT", Duration::from_secs(1), Bound::Positive),

@@ -117,3 +117,15 @@ fn empty_variables_count_as_unset() {
     assert_eq!(settings.http.port, 8080);
     assert_eq!(settings.redis.key_prefix, "gift-genie:");
 }
+
+#[test]
+fn the_redis_password_can_come_from_its_own_secret_variable_but_not_from_both_places() {
+    let settings =
+        settings(&[("REDIS_URL", "redis://gift-genie@172.16.0.10:6379/0"), ("REDIS_PASSWORD", "s3cret")]).unwrap();
+    assert!(settings.redis.password.is_some());
+    assert!(!format!("{settings:?}").contains("s3cret"));
+
+    let both = problem(&[("REDIS_URL", "redis://u:inline@host:6379"), ("REDIS_PASSWORD", "s3cret")]);
+    assert_eq!(both.variable, "REDIS_PASSWORD");
+    assert!(!both.to_string().contains("s3cret") && !both.to_string().contains("inline"), "{both}");
+}

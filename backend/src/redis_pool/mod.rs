@@ -15,6 +15,7 @@ use std::time::Duration;
 use deadpool::managed::{Object, Pool, PoolError, TimeoutType, Timeouts};
 use rand::Rng as _;
 use redis::aio::MultiplexedConnection;
+use secrecy::ExposeSecret as _;
 use tokio::time::Instant;
 
 pub use breaker::BreakerState;
@@ -316,6 +317,10 @@ fn client_for(settings: &RedisSettings) -> Result<redis::Client, SetupError> {
         tcp = tcp.set_user_timeout(user_timeout);
     }
     info = info.set_tcp_settings(tcp);
+    if let Some(password) = &settings.password {
+        let redis = info.redis_settings().clone().set_password(password.expose_secret());
+        info = info.set_redis_settings(redis);
+    }
 
     match &settings.tls_ca_file {
         Some(path) if settings.url.uses_tls() => {

@@ -94,3 +94,13 @@ async fn graceful_shutdown_stops_the_listener() {
     app.shut_down().await.expect("the server stops cleanly");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "nothing listens after shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_from_redis_password_authenticates_and_a_wrong_one_is_reported_as_disconnected() {
+    let redis = RedisServer::start_with_password(Some("from-a-secret")).await;
+    let good = TestApp::spawn(&redis.url(), &[("REDIS_PASSWORD", "from-a-secret")]).await;
+    assert!(is(CONNECTED)(&health(&good).await));
+
+    let wrong = TestApp::spawn(&redis.url(), &[("REDIS_PASSWORD", "not-it")]).await;
+    assert!(is(DISCONNECTED)(&health(&wrong).await));
+}

@@ -11,6 +11,7 @@ pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     dir: TempDir,
+    password: Option<String>,
 }
 
 fn redis_server_binary() -> PathBuf {
@@ -30,8 +31,13 @@ fn free_port() -> u16 {
 
 impl RedisServer {
     pub async fn start() -> Self {
+        Self::start_with_password(None).await
+    }
+
+    /// A server that requires `AUTH` with this password (`requirepass`).
+    pub async fn start_with_password(password: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for redis");
-        let mut server = Self { port: free_port(), child: None, dir };
+        let mut server = Self { port: free_port(), child: None, dir, password: password.map(str::to_owned) };
         for _ in 0..5 {
             if server.spawn().await {
                 return server;
@@ -43,8 +49,12 @@ impl RedisServer {
     }
 
     async fn spawn(&mut self) -> bool {
-        let child = Command::new(redis_server_binary())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = Command::new(redis_server_binary());
+        command.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        if let Some(password) = &self.password {
+            command.args(["--requirepass", password]);
+        }
+        let child = command
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -83,7 +93,11 @@ impl RedisServer {
 
     /// A direct connection that bypasses the backend, to check what Redis really holds.
     pub async fn admin(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-        let client = redis::Client::open(self.url())?;
+        let url = match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
+            None => self.url(),
+        };
+        let client = redis::Client::open(url)?;
         let mut connection = client.get_multiplexed_async_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut connection).await?;
         Ok(connection)
