@@ -7,6 +7,7 @@ pub mod docker;
 pub mod error;
 pub mod faults;
 pub mod images;
+pub mod plan;
 pub mod prerequisites;
 pub mod redis;
 pub mod stack;

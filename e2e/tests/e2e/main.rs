@@ -16,3 +16,4 @@ mod pool;
 mod replicas;
 mod restart;
 mod support;
+mod terraform;

@@ -1,0 +1,240 @@
+//! The Terraform in `infra/` and the plan validator: static checks of the configuration, the
+//! synthetic migration plans, real plan JSON from the local terraform binary, and plancheck's CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use e2e::plan::{self, Plan, PolicyConfig};
+use rstest::rstest;
+
+fn workspace() -> PathBuf {
+    e2e::workspace::root()
+}
+
+/// The local terraform, or a failure that says how to get it: these tests never skip.
+fn terraform() -> PathBuf {
+    e2e::prerequisites::which("terraform").unwrap_or_else(|| {
+        panic!("terraform is not on PATH: install Terraform 1.5+ (or link `tofu` as terraform) to check infra/")
+    })
+}
+
+fn run_terraform(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(terraform())
+        .current_dir(dir)
+        .args(args)
+        // No version check against checkpoint.hashicorp.com, no prompts, no colour.
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_INPUT", "0")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("terraform runs");
+    assert!(
+        output.status.success(),
+        "terraform {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn expected_snapshots<T>(check: impl FnOnce() -> T) -> T {
+    insta::with_settings!({snapshot_path => "../../../fixtures/expected", prepend_module_to_snapshot => false}, { check() })
+}
+
+#[test]
+fn infra_is_formatted_as_terraform_fmt_wants() {
+    let output = Command::new(terraform())
+        .args(["fmt", "-check", "-recursive", "-diff"])
+        .arg(workspace().join("infra"))
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("terraform runs");
+    assert!(
+        output.status.success(),
+        "terraform fmt -check found changes:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
+fn the_static_snapshot_of_infra_matches_the_expected_one() {
+    let config = plan::config::load(&workspace().join("infra")).unwrap();
+    expected_snapshots(|| insta::assert_json_snapshot!("infra-static", config.snapshot()));
+}
+
+#[test]
+fn infra_satisfies_every_policy_statically() {
+    let config = plan::config::load(&workspace().join("infra")).unwrap();
+    let violations = plan::config::check(&config, &PolicyConfig::default());
+    assert!(violations.is_empty(), "{violations:#?}");
+    // And the values that matter are the ones the migration promised.
+    let backend = config.resource("scaleway_container.backend").unwrap();
+    assert_eq!(backend.attributes["environment_variables"]["REDIS_URL"], "redis://gift_genie@172.16.0.10:6379/0");
+    let network = config.resource("scaleway_vpc_private_network.main").unwrap();
+    assert_eq!(network.attributes["ipv4_subnet"][0]["subnet"], "172.16.0.0/22");
+}
+
+/// The provider rule that the migration summary's "keep the public endpoint as a backup" breaks.
+#[test]
+fn a_redis_cluster_with_both_an_acl_and_a_private_network_breaks_the_provider_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("db.tf"),
+        r#"
+resource "scaleway_vpc_private_network" "main" {
+  ipv4_subnet { subnet = "172.16.0.0/22" }
+}
+resource "scaleway_redis_cluster" "main" {
+  acl { ip = "0.0.0.0/0" }
+  private_network { id = scaleway_vpc_private_network.main.id }
+}
+"#,
+    )
+    .unwrap();
+    let config = plan::config::load(dir.path()).unwrap();
+    let policies: Vec<_> =
+        plan::config::check(&config, &PolicyConfig::default()).into_iter().map(|v| (v.policy, v.attribute)).collect();
+    assert!(policies.contains(&("provider-schema", "acl".to_owned())), "{policies:?}");
+    assert!(policies.contains(&("no-public-acl", "acl[0].ip".to_owned())), "{policies:?}");
+    assert!(policies.contains(&("redis-in-place", "lifecycle.prevent_destroy".to_owned())), "{policies:?}");
+}
+
+#[test]
+fn each_synthetic_plan_normalises_to_its_expected_snapshot() {
+    insta::glob!("../../../fixtures/plans", "synthetic-*.json", |path| {
+        let plan = Plan::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        expected_snapshots(|| insta::assert_json_snapshot!("plan", plan::snapshot(&plan)));
+    });
+}
+
+#[rstest]
+#[case::migration("synthetic-migration.json", &[])]
+#[case::redis_replaced("synthetic-redis-replaced.json", &[("redis-in-place", "scaleway_redis_cluster.main", "tls_enabled", "would be replaced")])]
+#[case::redis_deleted("synthetic-redis-deleted.json", &[("redis-in-place", "scaleway_redis_cluster.main", "resource", "would be deleted")])]
+#[case::public_acl("synthetic-public-acl.json", &[("no-public-acl", "scaleway_redis_cluster.main", "acl[0].ip", "0.0.0.0/0")])]
+#[case::redis_url_public("synthetic-redis-url-public.json", &[("redis-url-private", "scaleway_container.backend", "environment_variables.REDIS_URL", "51.159.10.20 is a public address")])]
+#[case::network_missing("synthetic-private-network-missing.json", &[("private-network-present", "scaleway_vpc_private_network.*", "resource", "no private network")])]
+fn each_bad_plan_fails_with_its_own_message(#[case] file: &str, #[case] expected: &[(&str, &str, &str, &str)]) {
+    let text = std::fs::read_to_string(workspace().join("fixtures/plans").join(file)).unwrap();
+    let violations = plan::check(&Plan::parse(&text).unwrap(), &PolicyConfig::default());
+    assert_eq!(violations.len(), expected.len(), "{violations:#?}");
+    for (violation, (policy, address, attribute, reason)) in violations.iter().zip(expected) {
+        assert_eq!(
+            (violation.policy, violation.address.as_str(), violation.attribute.as_str()),
+            (*policy, *address, *attribute)
+        );
+        assert!(violation.reason.contains(reason), "{violation}");
+    }
+}
+
+/// Real plan JSON, from terraform itself: a provider-free configuration (`terraform_data`) applied
+/// once, then changed so that the plan replaces, deletes, creates and keeps resources.
+#[test]
+fn real_terraform_plan_json_is_read_with_replace_and_delete_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |redis_generation: &str, with_legacy: bool| {
+        let legacy = if with_legacy {
+            "resource \"terraform_data\" \"legacy\" {\n  input = \"public-endpoint\"\n}\n"
+        } else {
+            "resource \"terraform_data\" \"cache\" {\n  input = \"new\"\n}\n"
+        };
+        format!(
+            "resource \"terraform_data\" \"network\" {{\n  input = \"172.16.0.0/22\"\n}}\n\
+             resource \"terraform_data\" \"redis\" {{\n  input            = {{ private_ip = \"172.16.0.10\" }}\n  triggers_replace = [\"{redis_generation}\"]\n}}\n{legacy}"
+        )
+    };
+    std::fs::write(dir.path().join("main.tf"), config("v1", true)).unwrap();
+    run_terraform(dir.path(), &["init", "-input=false", "-no-color"]);
+    run_terraform(dir.path(), &["apply", "-auto-approve", "-input=false", "-no-color"]);
+    std::fs::write(dir.path().join("main.tf"), config("v2", false)).unwrap();
+    run_terraform(dir.path(), &["plan", "-input=false", "-no-color", "-out=plan.bin"]);
+    let json = run_terraform(dir.path(), &["show", "-json", "plan.bin"]).stdout;
+
+    let plan = Plan::parse(&String::from_utf8(json).unwrap()).unwrap();
+    assert!(plan.format_version.starts_with("1."), "{}", plan.format_version);
+    let actions: Vec<(String, &str)> =
+        plan::snapshot(&plan).into_iter().map(|r| (r.address, r.action.label())).collect();
+    assert_eq!(
+        actions,
+        [
+            ("terraform_data.cache".to_owned(), "create"),
+            ("terraform_data.legacy".to_owned(), "delete"),
+            ("terraform_data.network".to_owned(), "no-op"),
+            ("terraform_data.redis".to_owned(), "replace"),
+        ]
+    );
+    insta::assert_json_snapshot!("terraform_data_plan", plan::snapshot(&plan));
+
+    let mut policies = PolicyConfig::default();
+    policies.stateful_types.insert("terraform_data".to_owned());
+    let flagged: Vec<String> = plan::check(&plan, &policies)
+        .into_iter()
+        .filter(|v| v.policy == "no-stateful-destroy")
+        .map(|v| v.address)
+        .collect();
+    assert_eq!(flagged, ["terraform_data.legacy", "terraform_data.redis"]);
+    policies.allow_destroy.insert("terraform_data.legacy".to_owned());
+    let flagged: Vec<String> = plan::check(&plan, &policies)
+        .into_iter()
+        .filter(|v| v.policy == "no-stateful-destroy")
+        .map(|v| v.address)
+        .collect();
+    assert_eq!(flagged, ["terraform_data.redis"], "an allowed destroy is not reported");
+}
+
+fn plancheck(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plancheck")).current_dir(workspace()).args(args).output().expect("plancheck runs")
+}
+
+#[test]
+fn plancheck_exits_0_for_a_good_plan_and_1_for_violations() {
+    let good = plancheck(&["fixtures/plans/synthetic-migration.json"]);
+    assert_eq!(good.status.code(), Some(0), "{}", String::from_utf8_lossy(&good.stdout));
+    let bad = plancheck(&["fixtures/plans/synthetic-redis-deleted.json"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        text.contains("x redis-in-place: scaleway_redis_cluster.main (resource): the Redis cluster would be deleted"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plancheck_exits_2_on_unreadable_input_with_one_line_naming_it() {
+    let missing = plancheck(&["fixtures/plans/no-such-plan.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.starts_with("plancheck: cannot read fixtures/plans/no-such-plan.json"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let future = dir.path().join("future.json");
+    std::fs::write(&future, r#"{"format_version": "2.0", "resource_changes": []}"#).unwrap();
+    let unsupported = plancheck(&[future.to_str().unwrap()]);
+    assert_eq!(unsupported.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unsupported.stderr).contains("format_version \"2.0\" is not supported"));
+}
+
+#[test]
+fn plancheck_json_output_lists_resources_and_violations() {
+    let output = plancheck(&["fixtures/plans/synthetic-public-acl.json", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["violations"][0]["policy"], "no-public-acl");
+    assert_eq!(report["violations"][0]["attribute"], "acl[0].ip");
+    assert_eq!(report["resources"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn plancheck_compares_with_an_expected_snapshot_and_shows_a_readable_diff() {
+    let expected = "fixtures/expected/plan@synthetic-migration.json.snap";
+    let matching = plancheck(&["fixtures/plans/synthetic-migration.json", "--expect", expected]);
+    assert_eq!(matching.status.code(), Some(0), "{}", String::from_utf8_lossy(&matching.stdout));
+    assert!(String::from_utf8_lossy(&matching.stdout).contains("snapshot: matches the expected one"));
+
+    let drifted = plancheck(&["fixtures/plans/synthetic-redis-url-public.json", "--expect", expected]);
+    assert_eq!(drifted.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&drifted.stdout);
+    assert!(text.contains("-        \"REDIS_URL\": \"redis://gift_genie@172.16.0.10:6379/0\""), "{text}");
+    assert!(text.contains("+        \"REDIS_URL\": \"redis://gift_genie@51.159.10.20:6379/0\""), "{text}");
+}
