@@ -3,9 +3,92 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::stack::{REDIS_PROXY, Stack, Topology};
-use crate::toxiproxy::{Stream, Toxic};
+use crate::toxiproxy::{Stream, Toxic, Toxiproxy};
+
+/// Where faults are injected: the local [`Stack`], or a deployed environment that has a Toxiproxy
+/// in front of its Redis ([`RemoteTarget`]).
+// Faults are injected from the task that runs the scenario; their futures need not be Send, and
+// the Stack's Docker exec streams are not.
+#[allow(async_fn_in_trait)]
+pub trait FaultTarget: Sync {
+    fn toxiproxy(&self) -> Result<&Toxiproxy>;
+
+    /// The proxy in front of Redis.
+    fn proxy_name(&self) -> &str {
+        REDIS_PROXY
+    }
+
+    /// Drops (or stops dropping) the backends' packets at Redis.
+    async fn filter_backends(&self, drop: bool) -> Result<()>;
+
+    async fn stop_redis(&self) -> Result<()>;
+
+    async fn start_redis(&self) -> Result<()>;
+
+    /// Told when a fault starts or ends, for the target's own records.
+    fn fault_changed(&self, _fault: &Fault, _active: bool) {}
+}
+
+impl FaultTarget for Stack {
+    fn toxiproxy(&self) -> Result<&Toxiproxy> {
+        Stack::toxiproxy(self)
+    }
+
+    async fn filter_backends(&self, drop: bool) -> Result<()> {
+        let rule = if drop { "-I" } else { "-D" };
+        for backend in self.backends() {
+            let address = backend.address.to_string();
+            self.iptables(&[rule, "INPUT", "-s", &address, "-p", "tcp", "--dport", "6379", "-j", "DROP"]).await?;
+        }
+        Ok(())
+    }
+
+    async fn stop_redis(&self) -> Result<()> {
+        Stack::stop_redis(self).await
+    }
+
+    async fn start_redis(&self) -> Result<()> {
+        Stack::start_redis(self).await
+    }
+
+    fn fault_changed(&self, fault: &Fault, active: bool) {
+        if active { self.fault_started(&fault.to_string()) } else { self.fault_healed(&fault.to_string()) }
+    }
+}
+
+/// A deployed environment: faults go through its Toxiproxy's API; the IP filter and Redis
+/// restarts need the local stack.
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    pub toxiproxy: Toxiproxy,
+    pub proxy: String,
+}
+
+impl FaultTarget for RemoteTarget {
+    fn toxiproxy(&self) -> Result<&Toxiproxy> {
+        Ok(&self.toxiproxy)
+    }
+
+    fn proxy_name(&self) -> &str {
+        &self.proxy
+    }
+
+    async fn filter_backends(&self, _drop: bool) -> Result<()> {
+        Err(Error::Setup(
+            "the ip-filter fault needs the local stack: it filters inside Redis's network namespace".to_owned(),
+        ))
+    }
+
+    async fn stop_redis(&self) -> Result<()> {
+        Err(Error::Setup("the redis-restart fault needs the local stack: it stops the Redis container".to_owned()))
+    }
+
+    async fn start_redis(&self) -> Result<()> {
+        self.stop_redis().await
+    }
+}
 
 /// One way the network to Redis can misbehave.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,53 +151,42 @@ impl Fault {
         }
     }
 
-    fn filter_rules(stack: &Stack) -> Vec<String> {
-        stack.backends().iter().map(|backend| backend.address.to_string()).collect()
+    /// True when a deployed environment with only a Toxiproxy can host this fault.
+    pub fn works_remotely(&self) -> bool {
+        !matches!(self, Self::IpFilter | Self::RedisRestart)
     }
 
-    pub async fn inject(&self, stack: &Stack) -> Result<()> {
+    pub async fn inject(&self, target: &impl FaultTarget) -> Result<()> {
         match self {
             Self::Partition => {
-                stack.toxiproxy()?.set_enabled(REDIS_PROXY, false).await?;
+                target.toxiproxy()?.set_enabled(target.proxy_name(), false).await?;
             }
-            Self::IpFilter => {
-                for address in Self::filter_rules(stack) {
-                    stack
-                        .iptables(&["-I", "INPUT", "-s", &address, "-p", "tcp", "--dport", "6379", "-j", "DROP"])
-                        .await?;
-                }
-            }
-            Self::RedisRestart => stack.stop_redis().await?,
+            Self::IpFilter => target.filter_backends(true).await?,
+            Self::RedisRestart => target.stop_redis().await?,
             _ => {
                 for toxic in self.toxics() {
-                    stack.toxiproxy()?.add_toxic(REDIS_PROXY, &toxic).await?;
+                    target.toxiproxy()?.add_toxic(target.proxy_name(), &toxic).await?;
                 }
             }
         }
-        stack.fault_started(&self.to_string());
+        target.fault_changed(self, true);
         Ok(())
     }
 
-    pub async fn heal(&self, stack: &Stack) -> Result<()> {
+    pub async fn heal(&self, target: &impl FaultTarget) -> Result<()> {
         match self {
             Self::Partition => {
-                stack.toxiproxy()?.set_enabled(REDIS_PROXY, true).await?;
+                target.toxiproxy()?.set_enabled(target.proxy_name(), true).await?;
             }
-            Self::IpFilter => {
-                for address in Self::filter_rules(stack) {
-                    stack
-                        .iptables(&["-D", "INPUT", "-s", &address, "-p", "tcp", "--dport", "6379", "-j", "DROP"])
-                        .await?;
-                }
-            }
-            Self::RedisRestart => stack.start_redis().await?,
+            Self::IpFilter => target.filter_backends(false).await?,
+            Self::RedisRestart => target.start_redis().await?,
             _ => {
                 for toxic in self.toxics() {
-                    stack.toxiproxy()?.remove_toxic(REDIS_PROXY, &toxic.name).await?;
+                    target.toxiproxy()?.remove_toxic(target.proxy_name(), &toxic.name).await?;
                 }
             }
         }
-        stack.fault_healed(&self.to_string());
+        target.fault_changed(self, false);
         Ok(())
     }
 }

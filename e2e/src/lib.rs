@@ -16,6 +16,6 @@ pub mod workspace;
 
 pub use backend::{Answer, BackendClient, BackendConfig, Metrics};
 pub use error::{Error, Result};
-pub use faults::Fault;
+pub use faults::{Fault, FaultTarget, RemoteTarget};
 pub use stack::{Stack, StackOptions, Topology};
 pub use toxiproxy::{Stream, Toxic, Toxiproxy};

@@ -1,0 +1,76 @@
+//! Where an experiment runs: a local stack started through e2e's library, or a deployed
+//! environment reached through its URL and its Toxiproxy.
+
+use e2e::{BackendConfig, Fault, RemoteTarget, Stack, StackOptions, Toxiproxy};
+
+use crate::experiment::Experiment;
+
+pub enum Environment {
+    Local(Box<Stack>),
+    Remote { backend_url: String, faults: RemoteTarget },
+}
+
+/// How to reach a deployed environment.
+#[derive(Debug, Clone)]
+pub struct RemoteSpec {
+    pub target_url: String,
+    pub toxiproxy_url: String,
+    pub proxy: String,
+}
+
+impl Environment {
+    /// Starts a local stack shaped by the experiment: its topology, and its backend settings on
+    /// top of the fast test timeouts.
+    pub async fn local(experiment: &Experiment) -> e2e::Result<Self> {
+        let mut backend = BackendConfig::fast();
+        for (key, value) in &experiment.stack.backend {
+            backend = backend.set(key, value.clone());
+        }
+        let options = StackOptions::default().topology(experiment.stack.topology.into()).backend(backend);
+        Ok(Self::Local(Box::new(Stack::start(options).await?)))
+    }
+
+    pub fn remote(spec: &RemoteSpec) -> Self {
+        Self::Remote {
+            backend_url: spec.target_url.trim_end_matches('/').to_owned(),
+            faults: RemoteTarget { toxiproxy: Toxiproxy::new(&spec.toxiproxy_url), proxy: spec.proxy.clone() },
+        }
+    }
+
+    pub fn backend_url(&self) -> &str {
+        match self {
+            Self::Local(stack) => stack.backend().base_url(),
+            Self::Remote { backend_url, .. } => backend_url,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Local(stack) => format!("local stack ({:?}, network {})", stack.options.topology, stack.network()),
+            Self::Remote { backend_url, faults } => {
+                format!("{backend_url} (faults through {})", faults.toxiproxy.base_url())
+            }
+        }
+    }
+
+    pub fn toxiproxy(&self) -> e2e::Result<&Toxiproxy> {
+        match self {
+            Self::Local(stack) => stack.toxiproxy(),
+            Self::Remote { faults, .. } => Ok(&faults.toxiproxy),
+        }
+    }
+
+    pub async fn inject(&self, fault: &Fault) -> e2e::Result<()> {
+        match self {
+            Self::Local(stack) => fault.inject(stack.as_ref()).await,
+            Self::Remote { faults, .. } => fault.inject(faults).await,
+        }
+    }
+
+    pub async fn heal(&self, fault: &Fault) -> e2e::Result<()> {
+        match self {
+            Self::Local(stack) => fault.heal(stack.as_ref()).await,
+            Self::Remote { faults, .. } => fault.heal(faults).await,
+        }
+    }
+}

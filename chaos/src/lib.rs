@@ -1,0 +1,14 @@
+//! Chaos experiments against Gift Genie: steady-state hypotheses, faults, measured detection and
+//! recovery, and reports. Runs against a local stack started through e2e's library, or against a
+//! deployed environment through its URL and its Toxiproxy.
+
+pub mod defaults;
+pub mod environment;
+pub mod experiment;
+pub mod journal;
+pub mod load;
+pub mod probe;
+pub mod progress;
+pub mod report;
+pub mod runner;
+mod serde_millis;

@@ -1,0 +1,262 @@
+//! `cargo run -p chaos` runs the default experiments against a local stack; `run FILE...` runs
+//! others, locally or against a deployed environment (`--target-url`, `--toxiproxy-url`).
+//!
+//! Exit status: 0 when every hypothesis held, 1 when one deviated, 2 for an invalid experiment or
+//! a setup that could not run, 130 after Ctrl-C (rollbacks and reports still happen).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chaos::defaults::DEFAULT_EXPERIMENTS;
+use chaos::environment::{Environment, RemoteSpec};
+use chaos::experiment::{Experiment, InvalidExperiment, TargetKind};
+use chaos::journal::{Journal, Status};
+use chaos::progress::Progress;
+use chaos::report::{self, markdown, seconds};
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+
+const EXIT_DEVIATED: u8 = 1;
+const EXIT_INVALID: u8 = 2;
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chaos",
+    version,
+    about = "Chaos experiments against Gift Genie: faults between the backend and Redis, with steady-state hypotheses and measured recovery"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run experiment files, in order.
+    Run {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// List experiments: the built-in defaults, or the given files.
+    List {
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Check experiment files without running anything.
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Check them for a deployed target (--target-url), where only proxy faults work.
+        #[arg(long)]
+        remote: bool,
+    },
+    /// Print the JSON schema of experiment files.
+    Schema,
+}
+
+#[derive(Debug, Clone, Args)]
+struct TargetArgs {
+    /// Where reports are written.
+    #[arg(long, default_value = "target/chaos", value_name = "DIR")]
+    report_dir: PathBuf,
+    /// The backend of a deployed environment, instead of a local stack.
+    #[arg(long, requires = "toxiproxy_url", value_name = "URL")]
+    target_url: Option<String>,
+    /// The Toxiproxy API in front of that environment's Redis.
+    #[arg(long, requires = "target_url", value_name = "URL")]
+    toxiproxy_url: Option<String>,
+    /// The name of the Toxiproxy proxy in front of Redis.
+    #[arg(long, default_value = "redis", value_name = "NAME")]
+    proxy: String,
+}
+
+impl TargetArgs {
+    fn remote(&self) -> Option<RemoteSpec> {
+        Some(RemoteSpec {
+            target_url: self.target_url.clone()?,
+            toxiproxy_url: self.toxiproxy_url.clone()?,
+            proxy: self.proxy.clone(),
+        })
+    }
+}
+
+/// Experiments with the file each came from.
+type Loaded = Vec<(String, Experiment)>;
+
+fn load(files: &[PathBuf], target: TargetKind) -> Result<Loaded, Vec<InvalidExperiment>> {
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    if files.is_empty() {
+        for (source, text) in DEFAULT_EXPERIMENTS {
+            match Experiment::parse(source, text, target) {
+                Ok(experiment) => loaded.push((source.to_owned(), experiment)),
+                Err(errors) => problems.extend(errors),
+            }
+        }
+    }
+    for file in files {
+        match Experiment::load(file, target) {
+            Ok(experiment) => loaded.push((file.display().to_string(), experiment)),
+            Err(errors) => problems.extend(errors),
+        }
+    }
+    if problems.is_empty() { Ok(loaded) } else { Err(problems) }
+}
+
+fn invalid(problems: &[InvalidExperiment]) -> ExitCode {
+    for problem in problems {
+        eprintln!("chaos: {problem}");
+    }
+    ExitCode::from(EXIT_INVALID)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CHAOS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        None => run(&[], &cli.target).await,
+        Some(Command::Run { files, target }) => run(&files, &target).await,
+        Some(Command::List { files }) => match load(&files, TargetKind::LocalStack) {
+            Ok(loaded) => {
+                for (source, experiment) in loaded {
+                    println!("{source}\n  {}\n  {}\n", experiment.title, experiment.description.replace('\n', "\n  "));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(problems) => invalid(&problems),
+        },
+        Some(Command::Validate { files, remote }) => {
+            match load(&files, if remote { TargetKind::Remote } else { TargetKind::LocalStack }) {
+                Ok(loaded) => {
+                    for (source, _) in loaded {
+                        println!("{source}: valid");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(problems) => invalid(&problems),
+            }
+        }
+        Some(Command::Schema) => {
+            println!("{}", serde_json::to_string_pretty(&chaos::experiment::schema()).expect("a schema serialises"));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn run(files: &[PathBuf], target: &TargetArgs) -> ExitCode {
+    let remote = target.remote();
+    let kind = if remote.is_some() { TargetKind::Remote } else { TargetKind::LocalStack };
+    // Every file is validated before anything starts.
+    let experiments = match load(files, kind) {
+        Ok(experiments) => experiments,
+        Err(problems) => return invalid(&problems),
+    };
+
+    let (interrupt_tx, interrupt) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("chaos: Ctrl-C: stopping the current experiment and rolling back (press again to quit at once)");
+            let _ = interrupt_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    });
+
+    let mut journals: Vec<Journal> = Vec::new();
+    let mut setup_failed = false;
+    let total = experiments.len();
+    for (index, (source, experiment)) in experiments.iter().enumerate() {
+        if *interrupt.borrow() {
+            break;
+        }
+        let progress = Progress::start(&format!("[{}/{total}] {}", index + 1, slug_of(source)));
+        progress.phase("starting the target");
+        let environment = match &remote {
+            Some(spec) => Environment::remote(spec),
+            None => match Environment::local(experiment).await {
+                Ok(environment) => environment,
+                Err(error) => {
+                    progress.finish(&format!("could not start the local stack: {error}"));
+                    setup_failed = true;
+                    break;
+                }
+            },
+        };
+        let journal = chaos::runner::run(experiment, source, &environment, interrupt.clone(), &progress).await;
+        progress.finish(&format!(
+            "{} (detected {}, recovered {})",
+            markdown::outcome(&journal),
+            seconds(journal.measurements.time_to_detect),
+            seconds(journal.measurements.time_to_recover)
+        ));
+        drop(environment);
+        journals.push(journal);
+    }
+
+    if !journals.is_empty() {
+        print_table(&journals);
+        match report::write_all(&target.report_dir, &journals) {
+            Ok(written) => println!(
+                "\nreports: {} and {}, with a journal and a timeline per experiment in {}",
+                written.summary.display(),
+                written.junit.display(),
+                target.report_dir.display()
+            ),
+            Err(error) => {
+                eprintln!("chaos: cannot write reports to {}: {error}", target.report_dir.display());
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    }
+    exit_code(&journals, setup_failed, *interrupt.borrow())
+}
+
+fn slug_of(source: &str) -> String {
+    Path::new(source).file_stem().map_or_else(|| source.to_owned(), |stem| stem.to_string_lossy().into_owned())
+}
+
+fn print_table(journals: &[Journal]) {
+    println!(
+        "\n{:<56} {:<30} {:>9} {:>10} {:>24} {:>9}",
+        "experiment", "result", "detected", "recovered", "errors before/during/after", "requests"
+    );
+    for journal in journals {
+        let m = &journal.measurements;
+        let errors = format!(
+            "{:.0}% / {:.0}% / {:.0}%",
+            m.phases.before.error_rate * 100.0,
+            m.phases.during.error_rate * 100.0,
+            m.phases.after.error_rate * 100.0
+        );
+        let title: String = journal.experiment.title.chars().take(55).collect();
+        println!(
+            "{title:<56} {:<30} {:>9} {:>10} {errors:>24} {:>9}",
+            markdown::outcome(journal),
+            seconds(m.time_to_detect),
+            seconds(m.time_to_recover),
+            m.requests
+        );
+    }
+}
+
+fn exit_code(journals: &[Journal], setup_failed: bool, interrupted: bool) -> ExitCode {
+    if interrupted || journals.iter().any(|journal| journal.status == Status::Interrupted) {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if setup_failed || journals.iter().any(|journal| journal.status == Status::Failed) {
+        ExitCode::from(EXIT_INVALID)
+    } else if journals.iter().all(Journal::held) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DEVIATED)
+    }
+}

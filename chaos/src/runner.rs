@@ -1,0 +1,387 @@
+//! Runs one experiment: load and a health monitor in the background, the steady state checked
+//! before, the method, rollbacks that always run, then recovery and the steady state after.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use e2e::Fault;
+use jiff::Timestamp;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::environment::Environment;
+use crate::experiment::{Experiment, FaultSpec, Rollback, SteadyState, Step};
+use crate::journal::{
+    Activity, ActivityStatus, FaultWindow, HealthPoint, Journal, Measurements, Phases, Status, SteadyStateOutcome,
+    SteadyStates, Timeline,
+};
+use crate::load::{Load, Sample, Stats};
+use crate::probe::{ProbeOutcome, Prober};
+use crate::progress::Progress;
+
+/// Polls `/health` every 100 ms, apart from the load, to time detection and recovery.
+struct HealthMonitor {
+    points: Arc<Mutex<Vec<HealthPoint>>>,
+    task: JoinHandle<()>,
+}
+
+impl HealthMonitor {
+    fn start(base_url: &str, started: Instant) -> Self {
+        let points = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&points);
+        let url = format!("{}/health", base_url.trim_end_matches('/'));
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client");
+        let task = tokio::spawn(async move {
+            loop {
+                let connected = match client.get(&url).send().await {
+                    Ok(response) if response.status().is_success() => {
+                        response.json::<serde_json::Value>().await.is_ok_and(|body| body["redis_status"] == "connected")
+                    }
+                    _ => false,
+                };
+                // Stamped when the answer arrives: that is when a monitor would know.
+                sink.lock().expect("health lock").push(HealthPoint { at: started.elapsed(), connected });
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { points, task }
+    }
+
+    fn stop(self) -> Vec<HealthPoint> {
+        self.task.abort();
+        self.points.lock().expect("health lock").clone()
+    }
+}
+
+/// What the run has done so far.
+struct Run<'a> {
+    environment: &'a Environment,
+    started: Instant,
+    progress: &'a Progress,
+    /// Faults injected and not yet healed, with their window in `windows`.
+    active: Vec<(FaultSpec, usize)>,
+    windows: Vec<FaultWindow>,
+    activities: Vec<Activity>,
+    deviated: bool,
+    failed: bool,
+}
+
+impl Run<'_> {
+    /// Runs the experiment's rollbacks, then heals whatever is still active.
+    async fn roll_back(&mut self, rollbacks: &[Rollback]) -> Vec<Activity> {
+        let mut done = Vec::new();
+        for rollback in rollbacks {
+            match rollback {
+                Rollback::HealAll => {
+                    while let Some((spec, _)) = self.active.last().cloned() {
+                        done.push(self.heal(&spec).await);
+                    }
+                }
+                Rollback::Heal { fault } if self.active.iter().any(|(active, _)| active == fault) => {
+                    done.push(self.heal(fault).await);
+                }
+                Rollback::Heal { .. } => {}
+                Rollback::ResetProxy => {
+                    let begun = self.started.elapsed();
+                    let result = match self.environment.toxiproxy() {
+                        Ok(toxiproxy) => toxiproxy.reset().await,
+                        Err(error) => Err(error),
+                    };
+                    done.push(self.activity(
+                        "reset-proxy",
+                        "toxiproxy reset".to_owned(),
+                        begun,
+                        result.err().map(|e| e.to_string()),
+                    ));
+                }
+            }
+        }
+        // Whatever the experiment says, nothing stays broken.
+        while let Some((spec, _)) = self.active.last().cloned() {
+            let mut activity = self.heal(&spec).await;
+            "heal (safety net)".clone_into(&mut activity.kind);
+            done.push(activity);
+        }
+        done
+    }
+
+    async fn inject(&mut self, spec: &FaultSpec) -> Activity {
+        let fault = Fault::from(spec);
+        self.progress.phase(&format!("injecting {fault}"));
+        let start = self.started.elapsed();
+        // Recorded as active before the call, so that an interruption mid-way still heals it; the
+        // window opens when the fault is in place (an IP filter first starts its sidecar).
+        self.windows.push(FaultWindow { fault: fault.to_string(), start, end: None });
+        let window = self.windows.len() - 1;
+        self.active.push((spec.clone(), window));
+        let result = self.environment.inject(&fault).await;
+        self.windows[window].start = self.started.elapsed();
+        self.activity("inject", fault.to_string(), start, result.err().map(|error| error.to_string()))
+    }
+
+    async fn heal(&mut self, spec: &FaultSpec) -> Activity {
+        let fault = Fault::from(spec);
+        self.progress.phase(&format!("healing {fault}"));
+        let start = self.started.elapsed();
+        let result = self.environment.heal(&fault).await;
+        if let Some(position) = self.active.iter().position(|(active, _)| active == spec) {
+            let (_, window) = self.active.remove(position);
+            self.windows[window].end = Some(self.started.elapsed());
+        }
+        self.activity("heal", fault.to_string(), start, result.err().map(|error| error.to_string()))
+    }
+
+    fn activity(&mut self, kind: &str, name: String, start: Duration, error: Option<String>) -> Activity {
+        if error.is_some() {
+            self.failed = true;
+        }
+        let status = if error.is_some() { ActivityStatus::Failed } else { ActivityStatus::Succeeded };
+        Activity { kind: kind.to_owned(), name, status, start, end: self.started.elapsed(), probe: None, error }
+    }
+
+    async fn step(&mut self, step: &Step, prober: &Prober<'_>) {
+        let activity = match step {
+            Step::Inject { fault } => self.inject(fault).await,
+            Step::Heal { fault } => self.heal(fault).await,
+            Step::Wait { duration } => {
+                self.progress.phase(&format!("waiting {}", humantime::format_duration(duration.0)));
+                let start = self.started.elapsed();
+                tokio::time::sleep(duration.0).await;
+                self.activity("wait", humantime::format_duration(duration.0).to_string(), start, None)
+            }
+            Step::Probe { probe, within } => {
+                self.progress.phase(&format!("probing: {}", probe.name()));
+                let start = self.started.elapsed();
+                let outcome = match within {
+                    Some(within) => prober.poll(probe, within.0).await,
+                    None => prober.check(probe).await,
+                };
+                self.deviated |= !outcome.tolerance_met;
+                let status = if outcome.tolerance_met { ActivityStatus::Succeeded } else { ActivityStatus::Deviated };
+                Activity {
+                    kind: "probe".to_owned(),
+                    name: probe.name().to_owned(),
+                    status,
+                    start,
+                    end: self.started.elapsed(),
+                    probe: Some(outcome),
+                    error: None,
+                }
+            }
+        };
+        self.activities.push(activity);
+    }
+}
+
+async fn steady_state(prober: &Prober<'_>, hypothesis: &SteadyState) -> SteadyStateOutcome {
+    let mut outcomes = Vec::with_capacity(hypothesis.probes.len());
+    for probe in &hypothesis.probes {
+        outcomes.push(prober.check(probe).await);
+    }
+    SteadyStateOutcome::new(outcomes)
+}
+
+/// Checks the steady state until it holds or `timeout` runs out; once it holds, keeps the load
+/// running for `observe` and checks it again, so that a recovery has to last to count.
+async fn recovered_steady_state(
+    prober: &Prober<'_>,
+    hypothesis: &SteadyState,
+    timeout: Duration,
+    observe: Duration,
+) -> SteadyStateOutcome {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let outcome = steady_state(prober, hypothesis).await;
+        if outcome.steady_state_met {
+            tokio::time::sleep(observe).await;
+            return steady_state(prober, hypothesis).await;
+        }
+        if Instant::now() >= deadline {
+            return outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Runs `experiment` against `environment`. Rollbacks run whatever happens; `interrupt` turning
+/// true (Ctrl-C) stops the method early.
+pub async fn run(
+    experiment: &Experiment,
+    source: &str,
+    environment: &Environment,
+    mut interrupt: watch::Receiver<bool>,
+    progress: &Progress,
+) -> Journal {
+    let start = Timestamp::now();
+    let started = Instant::now();
+    let base_url = environment.backend_url().to_owned();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client");
+    let load = Load::start(&base_url, &experiment.load, started);
+    let health = HealthMonitor::start(&base_url, started);
+    let prober = Prober { http: &http, base_url: &base_url, load: &load, started };
+    let mut run = Run {
+        environment,
+        started,
+        progress,
+        active: Vec::new(),
+        windows: Vec::new(),
+        activities: Vec::new(),
+        deviated: false,
+        failed: false,
+    };
+
+    let mut before = None;
+    let interrupted = {
+        let body = async {
+            progress.phase("warming up");
+            tokio::time::sleep(experiment.load.warmup.0).await;
+            progress.phase("checking the steady state");
+            let outcome = steady_state(&prober, &experiment.steady_state).await;
+            let met = outcome.steady_state_met;
+            before = Some(outcome);
+            if met {
+                for step in &experiment.method {
+                    run.step(step, &prober).await;
+                    if run.failed {
+                        break;
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = body => false,
+            _ = interrupt.wait_for(|interrupted| *interrupted) => true,
+        }
+    };
+    let before = before.unwrap_or_else(|| SteadyStateOutcome::new(Vec::new()));
+
+    progress.phase("rolling back");
+    let method_failed = run.failed;
+    let rollbacks = run.roll_back(&experiment.rollbacks).await;
+    let rollback_failed = run.failed && !method_failed;
+
+    let status = if interrupted {
+        Status::Interrupted
+    } else if run.failed {
+        Status::Failed
+    } else if !before.steady_state_met {
+        Status::Aborted
+    } else {
+        Status::Completed
+    };
+    let after = if status == Status::Completed || (rollback_failed && before.steady_state_met && !interrupted) {
+        progress.phase("waiting for the steady state to come back");
+        let recovery = &experiment.recovery;
+        let outcome =
+            recovered_steady_state(&prober, &experiment.steady_state, recovery.timeout.0, recovery.observe.0).await;
+        run.deviated |= !outcome.steady_state_met;
+        Some(outcome)
+    } else {
+        None
+    };
+
+    let samples = load.stop();
+    let health_points = health.stop();
+    let duration = started.elapsed();
+    let measurements = measure(&run.windows, &health_points, &samples);
+    let deviated = run.deviated || !before.steady_state_met;
+    Journal {
+        runner: concat!("gift-genie chaos ", env!("CARGO_PKG_VERSION")).to_owned(),
+        experiment: experiment.clone(),
+        source: source.to_owned(),
+        target: environment.describe(),
+        start,
+        end: Timestamp::now(),
+        duration,
+        status,
+        deviated,
+        steady_states: SteadyStates { before, after },
+        run: run.activities,
+        rollbacks,
+        measurements,
+        timeline: Timeline { duration, faults: run.windows, health: health_points, samples },
+    }
+}
+
+/// Detection, recovery and per-phase statistics from what was recorded.
+pub fn measure(windows: &[FaultWindow], health: &[HealthPoint], samples: &[Sample]) -> Measurements {
+    let first_fault = windows.iter().map(|window| window.start).min();
+    let last_heal =
+        windows.iter().map(|window| window.end).collect::<Option<Vec<_>>>().and_then(|ends| ends.into_iter().max());
+    let detected = first_fault
+        .and_then(|start| health.iter().find(|point| point.at >= start && !point.connected).map(|point| point.at));
+    let time_to_detect = first_fault.zip(detected).map(|(start, at)| at.saturating_sub(start));
+    let time_to_recover = match (detected, last_heal) {
+        (Some(detected), Some(heal)) => health
+            .iter()
+            .find(|point| point.at >= heal.max(detected) && point.connected)
+            .map(|point| point.at.saturating_sub(heal)),
+        _ => None,
+    };
+    let in_phase = |sample: &&Sample, phase: usize| {
+        let phase_of = match (first_fault, last_heal) {
+            (Some(start), _) if sample.at < start => 0,
+            (Some(_), Some(end)) if sample.at > end => 2,
+            (Some(_), _) => 1,
+            (None, _) => 0,
+        };
+        phase_of == phase
+    };
+    let phases = Phases {
+        before: Stats::of(samples.iter().filter(|s| in_phase(s, 0))),
+        during: Stats::of(samples.iter().filter(|s| in_phase(s, 1))),
+        after: Stats::of(samples.iter().filter(|s| in_phase(s, 2))),
+    };
+    Measurements { time_to_detect, time_to_recover, requests: samples.len(), phases }
+}
+
+/// Every probe outcome of a journal, for reports.
+pub fn probe_outcomes(journal: &Journal) -> impl Iterator<Item = (&'static str, &ProbeOutcome)> {
+    let before = journal.steady_states.before.probes.iter().map(|probe| ("steady state before", probe));
+    let method = journal.run.iter().filter_map(|activity| activity.probe.as_ref()).map(|probe| ("method", probe));
+    let after = journal
+        .steady_states
+        .after
+        .iter()
+        .flat_map(|after| after.probes.iter())
+        .map(|probe| ("steady state after", probe));
+    before.chain(method).chain(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(value: u64) -> Duration {
+        Duration::from_millis(value)
+    }
+
+    #[test]
+    fn detection_and_recovery_are_timed_from_the_fault_window() {
+        let windows = [FaultWindow { fault: "partition".to_owned(), start: ms(1000), end: Some(ms(4000)) }];
+        let health: Vec<HealthPoint> =
+            [(900, true), (1100, true), (1300, false), (3900, false), (4100, false), (4600, true)]
+                .into_iter()
+                .map(|(at, connected)| HealthPoint { at: ms(at), connected })
+                .collect();
+        let samples: Vec<Sample> = [(500, Some(200)), (2000, Some(503)), (4500, Some(200))]
+            .into_iter()
+            .map(|(at, status)| Sample { at: ms(at), latency: ms(2), status })
+            .collect();
+        let measured = measure(&windows, &health, &samples);
+        assert_eq!(measured.time_to_detect, Some(ms(300)));
+        assert_eq!(measured.time_to_recover, Some(ms(600)));
+        assert_eq!(
+            (measured.phases.before.requests, measured.phases.during.errors, measured.phases.after.errors),
+            (1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn a_fault_the_service_never_noticed_has_no_detection_or_recovery_time() {
+        let windows = [FaultWindow { fault: "latency 100ms".to_owned(), start: ms(1000), end: Some(ms(2000)) }];
+        let health = [HealthPoint { at: ms(1500), connected: true }];
+        let measured = measure(&windows, &health, &[]);
+        assert_eq!((measured.time_to_detect, measured.time_to_recover), (None, None));
+    }
+}

@@ -1,0 +1,103 @@
+use chaos::defaults::DEFAULT_EXPERIMENTS;
+use chaos::experiment::{Experiment, TargetKind};
+use rstest::rstest;
+
+use crate::crate_dir;
+
+#[test]
+fn every_default_experiment_is_valid_and_matches_its_file() {
+    for (source, text) in DEFAULT_EXPERIMENTS {
+        Experiment::parse(source, text, TargetKind::LocalStack).unwrap_or_else(|errors| panic!("{errors:#?}"));
+        let on_disk = std::fs::read_to_string(crate_dir().join("..").join(source)).unwrap();
+        assert_eq!(on_disk, text, "{source}");
+    }
+}
+
+#[test]
+fn the_published_schema_is_the_one_the_runner_uses() {
+    let published: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(crate_dir().join("experiment.schema.json")).unwrap()).unwrap();
+    assert_eq!(
+        published,
+        chaos::experiment::schema(),
+        "regenerate it: cargo run -p chaos -- schema > chaos/experiment.schema.json"
+    );
+}
+
+const VALID: &str = r#"
+title = "t"
+description = "d"
+[steady_state]
+title = "s"
+[[steady_state.probes]]
+kind = "http"
+name = "health"
+path = "/health"
+status = 200
+[[method]]
+kind = "inject"
+fault = { type = "partition" }
+[[method]]
+kind = "heal"
+fault = { type = "partition" }
+"#;
+
+fn errors(text: &str, target: TargetKind) -> Vec<String> {
+    match Experiment::parse("exp.toml", text, target) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.into_iter().map(|error| error.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_minimal_experiment_is_valid_with_defaults_filled_in() {
+    let experiment = Experiment::parse("exp.toml", VALID, TargetKind::LocalStack).unwrap();
+    assert_eq!(experiment.load.path, "/health");
+    assert_eq!((experiment.load.rate, experiment.load.concurrency), (10, 4));
+    assert_eq!(experiment.recovery.timeout.0.as_secs(), 30);
+}
+
+#[rstest]
+#[case::missing_title(&VALID.replace("title = \"t\"\n", ""), "exp.toml: line 1, column 1: missing field `title`")]
+#[case::unknown_top_level_field(&format!("retries = 3\n{VALID}"), "exp.toml: retries (line 1, column 1): unknown field `retries`, expected one of `title`")]
+#[case::unknown_field_in_a_step(&format!("{VALID}retries = 3\n"), "exp.toml: method[1]: unknown field `retries`, expected `fault`")]
+#[case::not_toml("title = ", "exp.toml: line 1, column 9: string values must be quoted")]
+#[case::unknown_probe_kind(&VALID.replace("kind = \"http\"", "kind = \"ping\""), "exp.toml: steady_state.probes[0].kind: unknown variant `ping`, expected one of `http`, `latency`, `error-rate`")]
+#[case::unknown_fault(&VALID.replace("{ type = \"partition\" }\n[[method]]\nkind = \"heal\"", "{ type = \"earthquake\" }\n[[method]]\nkind = \"heal\""), "exp.toml: method[0]")]
+#[case::bad_duration(&VALID.replace("[[method]]\nkind = \"inject\"", "[[method]]\nkind = \"wait\"\nduration = \"soon\"\n[[method]]\nkind = \"inject\""), "\"soon\" is not a duration such as 500ms, 5s or 1m 30s")]
+#[case::heal_before_inject(&VALID.replace("kind = \"inject\"\nfault = { type = \"partition\" }", "kind = \"wait\"\nduration = \"1s\""), "exp.toml: method[1].fault: heals a fault that no earlier step injected")]
+#[case::no_probes(&VALID.replace("[[steady_state.probes]]\nkind = \"http\"\nname = \"health\"\npath = \"/health\"\nstatus = 200\n", "probes = []\n"), "exp.toml: steady_state.probes: needs at least one probe")]
+#[case::status_out_of_range(&VALID.replace("status = 200", "status = 700"), "exp.toml: steady_state.probes[0].status: must be an HTTP status from 100 to 599, got 700")]
+#[case::path_without_slash(&VALID.replace("path = \"/health\"", "path = \"health\""), "exp.toml: steady_state.probes[0].path: must start with /, got \"health\"")]
+#[case::ip_filter_through_the_proxy(&VALID.replace("partition", "ip-filter"), "exp.toml: method[0].fault: ip-filter needs stack.topology = \"direct\"")]
+#[case::zero_rate(&format!("{VALID}\n[load]\nrate = 0\n"), "exp.toml: load.rate: must be 1 to 1000 requests per second, got 0")]
+fn an_invalid_experiment_names_the_file_the_field_and_the_problem(#[case] text: &str, #[case] expected: &str) {
+    let errors = errors(text, TargetKind::LocalStack);
+    assert!(errors.iter().any(|error| error.contains(expected)), "expected {expected:?} among {errors:#?}");
+}
+
+#[test]
+fn percentiles_and_error_rates_must_be_in_range() {
+    let text = VALID.replacen(
+        "[[method]]",
+        "[[steady_state.probes]]\nkind = \"latency\"\nname = \"p\"\npercentile = 120\nmax = \"1s\"\nwindow = \"0s\"\n\
+         [[steady_state.probes]]\nkind = \"error-rate\"\nname = \"e\"\nmax = 1.5\nwindow = \"1s\"\n[[method]]",
+        1,
+    );
+    let found = errors(&text, TargetKind::LocalStack);
+    insta::assert_snapshot!(found.join("\n"), @r"
+    exp.toml: steady_state.probes[1].percentile: must be above 0 and at most 100, got 120
+    exp.toml: steady_state.probes[1].window: must be longer than zero
+    exp.toml: steady_state.probes[2].max: is a share of requests, from 0 to 1, got 1.5
+    ");
+}
+
+#[test]
+fn faults_that_need_the_local_stack_are_refused_for_a_remote_target() {
+    let text = VALID.replace("partition", "redis-restart");
+    assert_eq!(
+        errors(&text, TargetKind::Remote),
+        ["exp.toml: method[0].fault: redis-restart needs the local stack; it cannot run against --target-url"]
+    );
+    assert!(errors(VALID, TargetKind::Remote).is_empty(), "a partition goes through the target's Toxiproxy");
+}
