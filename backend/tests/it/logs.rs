@@ -1,11 +1,18 @@
+//! What the backend logs, as an operator reads it.
+//!
+//! `traced_test` installs one process-wide subscriber and enters a span named after the test.
+//! These tests run on tokio's current-thread runtime, so the server's tasks run on the test's
+//! thread, inside that span, and `logs_assert` sees their lines and no other test's.
+
 use reqwest::StatusCode;
 use serde_json::json;
+use tracing_test::traced_test;
 
-use crate::support::{CapturedLogs, RedisServer, TestApp, user};
+use crate::support::{RedisServer, TestApp, user};
 
 #[tokio::test]
+#[traced_test]
 async fn passwords_never_reach_the_logs_even_at_trace_level() {
-    let (logs, _guard) = CapturedLogs::start();
     let redis = RedisServer::start().await;
     let app = TestApp::spawn(&redis.url(), &[]).await;
 
@@ -20,32 +27,44 @@ async fn passwords_never_reach_the_logs_even_at_trace_level() {
     assert_eq!(misplaced.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(!misplaced.text().await.unwrap().contains("Tr0ub4dor"));
 
-    let text = logs.text();
-    assert!(text.contains("user registered"), "the capture works: {text}");
-    assert!(!text.contains("Tr0ub4dor"), "{text}");
+    logs_assert(|lines| {
+        if !lines.iter().any(|line| line.contains("user registered")) {
+            return Err(format!("the capture works, so `user registered` is in it: {lines:#?}"));
+        }
+        match lines.iter().find(|line| line.contains("Tr0ub4dor")) {
+            Some(line) => Err(format!("a password was logged: {line}")),
+            None => Ok(()),
+        }
+    });
 }
 
 #[tokio::test]
+#[traced_test]
 async fn an_unreachable_redis_is_logged_at_error_level_with_its_cause() {
-    let (logs, _guard) = CapturedLogs::start();
     let mut redis = RedisServer::start().await;
     let app = TestApp::spawn(&redis.url(), &[]).await;
     redis.stop();
 
     assert_eq!(app.get("/health").await.status(), StatusCode::SERVICE_UNAVAILABLE);
 
-    let text = logs.text();
-    let line = text
-        .lines()
-        .find(|line| line.contains("health check: redis is unreachable"))
-        .unwrap_or_else(|| panic!("{text}"));
-    assert!(line.contains("ERROR"), "{line}");
-    assert!(line.contains("could not connect to redis"), "the cause is named: {line}");
+    logs_assert(|lines| {
+        let line = lines
+            .iter()
+            .find(|line| line.contains("health check: redis is unreachable"))
+            .ok_or_else(|| format!("no health check line in {lines:#?}"))?;
+        if !line.contains("ERROR") {
+            return Err(format!("logged below error level: {line}"));
+        }
+        if !line.contains("could not connect to redis") {
+            return Err(format!("the cause is not named: {line}"));
+        }
+        Ok(())
+    });
 }
 
 #[tokio::test]
+#[traced_test]
 async fn every_request_gets_a_request_id_in_its_response_and_its_log_lines() {
-    let (logs, _guard) = CapturedLogs::start();
     let redis = RedisServer::start().await;
     let app = TestApp::spawn(&redis.url(), &[]).await;
 
@@ -53,9 +72,17 @@ async fn every_request_gets_a_request_id_in_its_response_and_its_log_lines() {
     let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(uuid::Uuid::parse_str(&request_id).is_ok(), "{request_id}");
 
-    let text = logs.text();
-    let line = text.lines().find(|line| line.contains("user registered")).unwrap_or_else(|| panic!("{text}"));
-    assert!(line.contains(&format!("request_id={request_id}")), "{line}");
+    logs_assert(|lines| {
+        let line = lines
+            .iter()
+            .find(|line| line.contains("user registered"))
+            .ok_or_else(|| format!("no `user registered` line in {lines:#?}"))?;
+        if line.contains(&format!("request_id={request_id}")) {
+            Ok(())
+        } else {
+            Err(format!("the line lacks request_id={request_id}: {line}"))
+        }
+    });
 
     let echoed = app.client.get(app.url("/livez")).header("x-request-id", "caller-chosen-id").send().await.unwrap();
     assert_eq!(
