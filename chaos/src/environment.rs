@@ -60,6 +60,13 @@ impl Environment {
         }
     }
 
+    pub async fn prepare(&self, fault: &Fault) -> e2e::Result<()> {
+        match self {
+            Self::Local(stack) => fault.prepare(stack.as_ref()).await,
+            Self::Remote { faults, .. } => fault.prepare(faults).await,
+        }
+    }
+
     pub async fn inject(&self, fault: &Fault) -> e2e::Result<()> {
         match self {
             Self::Local(stack) => fault.inject(stack.as_ref()).await,

@@ -74,6 +74,10 @@ pub struct Activity {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FaultWindow {
     pub fault: String,
+    /// When the injection began. Stopping Redis, say, takes effect before the call returns.
+    #[serde(rename = "requested_ms", serialize_with = "millis")]
+    pub requested: Duration,
+    /// When the injection returned: the fault is in place.
     #[serde(rename = "start_ms", serialize_with = "millis")]
     pub start: Duration,
     #[serde(rename = "end_ms", serialize_with = "option_millis")]
@@ -88,6 +92,9 @@ pub struct HealthPoint {
     pub connected: bool,
 }
 
+/// The load split around the faults. `before` holds the requests answered before the first
+/// injection began; `after` those sent once the last heal was done; `during` all the others,
+/// including those in flight while a fault was being injected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Phases {
     pub before: Stats,

@@ -109,14 +109,31 @@ impl Run<'_> {
         let fault = Fault::from(spec);
         self.progress.phase(&format!("injecting {fault}"));
         let start = self.started.elapsed();
-        // Recorded as active before the call, so that an interruption mid-way still heals it; the
-        // window opens when the fault is in place (an IP filter first starts its sidecar).
-        self.windows.push(FaultWindow { fault: fault.to_string(), start, end: None });
+        // Recorded as active before the call, so that an interruption mid-way still heals it.
+        self.windows.push(FaultWindow { fault: fault.to_string(), requested: start, start, end: None });
         let window = self.windows.len() - 1;
         self.active.push((spec.clone(), window));
         let result = self.environment.inject(&fault).await;
         self.windows[window].start = self.started.elapsed();
         self.activity("inject", fault.to_string(), start, result.err().map(|error| error.to_string()))
+    }
+
+    /// Readies the target for every fault of the method, so that each injection takes effect at
+    /// once (the IP filter's sidecar takes about a second to start). Only failures are recorded.
+    async fn prepare(&mut self, specs: impl Iterator<Item = &FaultSpec>) {
+        let mut prepared: Vec<Fault> = Vec::new();
+        for fault in specs.map(Fault::from) {
+            if prepared.contains(&fault) {
+                continue;
+            }
+            let start = self.started.elapsed();
+            if let Err(error) = self.environment.prepare(&fault).await {
+                let activity = self.activity("prepare", fault.to_string(), start, Some(error.to_string()));
+                self.activities.push(activity);
+                return;
+            }
+            prepared.push(fault);
+        }
     }
 
     async fn heal(&mut self, spec: &FaultSpec) -> Activity {
@@ -233,6 +250,11 @@ pub async fn run(
     let mut before = None;
     let interrupted = {
         let body = async {
+            progress.phase("preparing the faults");
+            run.prepare(experiment.faults()).await;
+            if run.failed {
+                return;
+            }
             progress.phase("warming up");
             tokio::time::sleep(experiment.load.warmup.0).await;
             progress.phase("checking the steady state");
@@ -306,6 +328,7 @@ pub async fn run(
 /// Detection, recovery and per-phase statistics from what was recorded.
 pub fn measure(windows: &[FaultWindow], health: &[HealthPoint], samples: &[Sample]) -> Measurements {
     let first_fault = windows.iter().map(|window| window.start).min();
+    let first_injection = windows.iter().map(|window| window.requested).min();
     let last_heal =
         windows.iter().map(|window| window.end).collect::<Option<Vec<_>>>().and_then(|ends| ends.into_iter().max());
     let detected = first_fault
@@ -319,8 +342,8 @@ pub fn measure(windows: &[FaultWindow], health: &[HealthPoint], samples: &[Sampl
         _ => None,
     };
     let in_phase = |sample: &&Sample, phase: usize| {
-        let phase_of = match (first_fault, last_heal) {
-            (Some(start), _) if sample.at < start => 0,
+        let phase_of = match (first_injection, last_heal) {
+            (Some(injection), _) if sample.at + sample.latency < injection => 0,
             (Some(_), Some(end)) if sample.at > end => 2,
             (Some(_), _) => 1,
             (None, _) => 0,
@@ -358,7 +381,8 @@ mod tests {
 
     #[test]
     fn detection_and_recovery_are_timed_from_the_fault_window() {
-        let windows = [FaultWindow { fault: "partition".to_owned(), start: ms(1000), end: Some(ms(4000)) }];
+        let windows =
+            [FaultWindow { fault: "partition".to_owned(), requested: ms(1000), start: ms(1000), end: Some(ms(4000)) }];
         let health: Vec<HealthPoint> =
             [(900, true), (1100, true), (1300, false), (3900, false), (4100, false), (4600, true)]
                 .into_iter()
@@ -379,9 +403,38 @@ mod tests {
 
     #[test]
     fn a_fault_the_service_never_noticed_has_no_detection_or_recovery_time() {
-        let windows = [FaultWindow { fault: "latency 100ms".to_owned(), start: ms(1000), end: Some(ms(2000)) }];
+        let windows = [FaultWindow {
+            fault: "latency 100ms".to_owned(),
+            requested: ms(1000),
+            start: ms(1000),
+            end: Some(ms(2000)),
+        }];
         let health = [HealthPoint { at: ms(1500), connected: true }];
         let measured = measure(&windows, &health, &[]);
         assert_eq!((measured.time_to_detect, measured.time_to_recover), (None, None));
+    }
+
+    #[test]
+    fn requests_caught_by_a_slow_injection_count_as_during_not_before() {
+        // Stopping Redis takes effect while the call that stops it is still running.
+        let windows = [FaultWindow {
+            fault: "redis-restart".to_owned(),
+            requested: ms(1000),
+            start: ms(1200),
+            end: Some(ms(3000)),
+        }];
+        let samples: Vec<Sample> = [
+            (900, 50, Some(200)), // answered before the injection began
+            (980, 40, None),      // in flight when it began
+            (1100, 2, Some(503)), // sent while it ran
+            (3100, 2, Some(200)),
+        ]
+        .into_iter()
+        .map(|(at, latency, status)| Sample { at: ms(at), latency: ms(latency), status })
+        .collect();
+        let phases = measure(&windows, &[], &samples).phases;
+        assert_eq!((phases.before.requests, phases.before.errors), (1, 0));
+        assert_eq!((phases.during.requests, phases.during.errors), (2, 2));
+        assert_eq!((phases.after.requests, phases.after.errors), (1, 0));
     }
 }

@@ -23,6 +23,9 @@ pub trait FaultTarget: Sync {
     /// Drops (or stops dropping) the backends' packets at Redis.
     async fn filter_backends(&self, drop: bool) -> Result<()>;
 
+    /// Sets up what [`Self::filter_backends`] needs, so that filtering later takes effect at once.
+    async fn prepare_filter(&self) -> Result<()>;
+
     async fn stop_redis(&self) -> Result<()>;
 
     async fn start_redis(&self) -> Result<()>;
@@ -43,6 +46,10 @@ impl FaultTarget for Stack {
             self.iptables(&[rule, "INPUT", "-s", &address, "-p", "tcp", "--dport", "6379", "-j", "DROP"]).await?;
         }
         Ok(())
+    }
+
+    async fn prepare_filter(&self) -> Result<()> {
+        self.iptables_sidecar().await.map(drop)
     }
 
     async fn stop_redis(&self) -> Result<()> {
@@ -76,6 +83,10 @@ impl FaultTarget for RemoteTarget {
     }
 
     async fn filter_backends(&self, _drop: bool) -> Result<()> {
+        self.prepare_filter().await
+    }
+
+    async fn prepare_filter(&self) -> Result<()> {
         Err(Error::Setup(
             "the ip-filter fault needs the local stack: it filters inside Redis's network namespace".to_owned(),
         ))
@@ -154,6 +165,15 @@ impl Fault {
     /// True when a deployed environment with only a Toxiproxy can host this fault.
     pub fn works_remotely(&self) -> bool {
         !matches!(self, Self::IpFilter | Self::RedisRestart)
+    }
+
+    /// Gets `target` ready for this fault, so that [`Self::inject`] takes effect as soon as it
+    /// is called: the IP filter's sidecar starts here, outside the fault's window.
+    pub async fn prepare(&self, target: &impl FaultTarget) -> Result<()> {
+        match self {
+            Self::IpFilter => target.prepare_filter().await,
+            _ => Ok(()),
+        }
     }
 
     pub async fn inject(&self, target: &impl FaultTarget) -> Result<()> {

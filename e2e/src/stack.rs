@@ -273,8 +273,20 @@ impl Stack {
 
     /// Runs iptables inside Redis's network namespace, from a sidecar that shares it.
     pub async fn iptables(&self, args: &[&str]) -> Result<()> {
-        let sidecar = self
-            .sidecar
+        let sidecar = self.iptables_sidecar().await?;
+        let command: Vec<&str> = std::iter::once("iptables").chain(args.iter().copied()).collect();
+        let mut result = sidecar.exec(ExecCommand::new(command.clone())).await?;
+        let output = String::from_utf8_lossy(&result.stderr_to_vec().await?).into_owned();
+        if result.exit_code().await?.is_some_and(|code| code != 0) {
+            return Err(Error::Exec { container: sidecar.id().to_owned(), command: command.join(" "), output });
+        }
+        Ok(())
+    }
+
+    /// The sidecar that runs iptables, started on first use (about a second); [`Self::iptables`]
+    /// starts it, and calling this first keeps that second out of a fault's window.
+    pub async fn iptables_sidecar(&self) -> Result<&ContainerAsync<GenericImage>> {
+        self.sidecar
             .get_or_try_init(|| async {
                 let sidecar = images::sidecar(docker::client()?).await?;
                 tracing::info!(image = %sidecar, "starting the iptables sidecar in redis's network namespace");
@@ -295,14 +307,7 @@ impl Stack {
                     .await
                     .map_err(Error::from)
             })
-            .await?;
-        let command: Vec<&str> = std::iter::once("iptables").chain(args.iter().copied()).collect();
-        let mut result = sidecar.exec(ExecCommand::new(command.clone())).await?;
-        let output = String::from_utf8_lossy(&result.stderr_to_vec().await?).into_owned();
-        if result.exit_code().await?.is_some_and(|code| code != 0) {
-            return Err(Error::Exec { container: sidecar.id().to_owned(), command: command.join(" "), output });
-        }
-        Ok(())
+            .await
     }
 
     /// Records an event for the failure report.

@@ -23,7 +23,8 @@ fn probe(name: &str, met: bool, observed: &str, took: Option<u64>) -> ProbeOutco
 fn journal(held: bool) -> Journal {
     let text = std::fs::read_to_string(crate::crate_dir().join("tests/fixtures/short-partition.toml")).unwrap();
     let experiment = Experiment::parse("tests/fixtures/short-partition.toml", &text, TargetKind::LocalStack).unwrap();
-    let faults = vec![FaultWindow { fault: "partition".to_owned(), start: ms(2000), end: Some(ms(5000)) }];
+    let faults =
+        vec![FaultWindow { fault: "partition".to_owned(), requested: ms(1990), start: ms(2000), end: Some(ms(5000)) }];
     let health: Vec<HealthPoint> = (0..80)
         .map(|i| ms(i * 100))
         .map(|at| HealthPoint { at, connected: !(ms(2300)..ms(5400)).contains(&at) })
