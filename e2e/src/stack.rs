@@ -126,12 +126,13 @@ pub struct Stack {
     journal: Journal,
 }
 
+/// Labelled with this process, so that `docker::sweep_leftovers` can remove it if we die.
+fn labelled<I: testcontainers::Image>(image: I) -> testcontainers::ContainerRequest<I> {
+    image.with_label(OWNER_PID_LABEL, std::process::id().to_string()).with_label(OWNER_HOST_LABEL, docker::hostname())
+}
+
 fn owned<I: testcontainers::Image>(image: I, network: &str) -> testcontainers::ContainerRequest<I> {
-    image
-        .with_network(network)
-        .with_label(OWNER_PID_LABEL, std::process::id().to_string())
-        .with_label(OWNER_HOST_LABEL, docker::hostname())
-        .with_startup_timeout(Duration::from_mins(1))
+    labelled(image).with_network(network).with_startup_timeout(Duration::from_mins(1))
 }
 
 impl Stack {
@@ -294,9 +295,7 @@ impl Stack {
                 let namespace = format!("container:{}", self.redis.id());
                 // Set as a network mode, not a network: testcontainers would try to create a
                 // network by that name. A shared namespace cannot publish ports either.
-                image
-                    .with_label(OWNER_PID_LABEL, std::process::id().to_string())
-                    .with_label(OWNER_HOST_LABEL, docker::hostname())
+                labelled(image)
                     .with_cap_add("NET_ADMIN")
                     .with_host_config_modifier(move |config| {
                         config.network_mode = Some(namespace.clone());
