@@ -65,3 +65,41 @@ pub fn build_binaries(targets: &[(&str, &str)]) -> Result<HashMap<String, PathBu
     }
     Ok(executables)
 }
+
+/// What a Docker build of this workspace needs: the manifest, the lock file, and the top-level
+/// folder of every member (cargo refuses to load a workspace with a member missing).
+pub fn build_context_entries() -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        workspace: Members,
+    }
+    #[derive(serde::Deserialize)]
+    struct Members {
+        members: Vec<String>,
+    }
+
+    let path = root().join("Cargo.toml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|error| Error::Setup(format!("cannot read {}: {error}", path.display())))?;
+    let manifest: Manifest =
+        toml::from_str(&text).map_err(|error| Error::Setup(format!("cannot read {}: {error}", path.display())))?;
+    let mut entries = vec!["Cargo.toml".to_owned(), "Cargo.lock".to_owned()];
+    for member in manifest.workspace.members {
+        let top = member.split('/').next().unwrap_or(&member).to_owned();
+        if !entries.contains(&top) {
+            entries.push(top);
+        }
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_docker_build_context_holds_every_member_once() {
+        let entries = build_context_entries().unwrap();
+        assert_eq!(entries, ["Cargo.toml", "Cargo.lock", "backend", "chaos", "e2e", "testkit"]);
+    }
+}

@@ -186,9 +186,8 @@ async fn build_backend_from_dockerfile() -> Result<ImageRef> {
     tracing::info!(%image, "building the backend from backend/Dockerfile");
     let mut buildable =
         GenericBuildableImage::new(&image.name, &image.tag).with_dockerfile(root.join("backend/Dockerfile"));
-    // The workspace without target/: every member must be present for cargo to load it.
-    for entry in ["Cargo.toml", "Cargo.lock", "backend", "chaos", "e2e"] {
-        buildable = buildable.with_file(root.join(entry), entry);
+    for entry in workspace::build_context_entries()? {
+        buildable = buildable.with_file(root.join(&entry), entry);
     }
     drop(buildable.build_image().await?);
     Ok(image)
