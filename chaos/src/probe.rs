@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use e2e::BackendClient;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -91,8 +92,7 @@ pub fn millis(duration: Duration) -> String {
 
 /// Runs probes against a base URL and the running load.
 pub struct Prober<'a> {
-    pub http: &'a reqwest::Client,
-    pub base_url: &'a str,
+    pub backend: &'a BackendClient,
     pub load: &'a Load,
     pub started: Instant,
 }
@@ -101,18 +101,11 @@ impl Prober<'_> {
     pub async fn check(&self, probe: &Probe) -> ProbeOutcome {
         let (tolerance_met, observed) = match probe {
             Probe::Http { path, .. } => {
-                let url = format!("{}{path}", self.base_url.trim_end_matches('/'));
                 let sent = Instant::now();
-                let answer = self.http.get(&url).send().await;
-                let (status, body) = match answer {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let body = response.json::<Value>().await.unwrap_or(Value::Null);
-                        (Some(status), body)
-                    }
-                    Err(_) => (None, Value::Null),
-                };
-                judge_http(probe, status, &body, sent.elapsed())
+                match self.backend.get(path).await {
+                    Ok(answer) => judge_http(probe, Some(answer.status), &answer.body, answer.elapsed),
+                    Err(_) => judge_http(probe, None, &Value::Null, sent.elapsed()),
+                }
             }
             Probe::Latency { percentile, max, window, .. } => {
                 judge_latency(*percentile, max.0, &self.load.recent(window.0, self.started.elapsed()))

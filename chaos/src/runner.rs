@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::Fault;
+use e2e::{BackendClient, Fault};
 use jiff::Timestamp;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -29,16 +29,12 @@ impl HealthMonitor {
     fn start(base_url: &str, started: Instant) -> Self {
         let points = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&points);
-        let url = format!("{}/health", base_url.trim_end_matches('/'));
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client");
+        let backend = BackendClient::with_timeout(base_url, Duration::from_secs(10));
         let task = tokio::spawn(async move {
             loop {
-                let connected = match client.get(&url).send().await {
-                    Ok(response) if response.status().is_success() => {
-                        response.json::<serde_json::Value>().await.is_ok_and(|body| body["redis_status"] == "connected")
-                    }
-                    _ => false,
-                };
+                let connected = backend.health().await.is_ok_and(|answer| {
+                    (200..300).contains(&answer.status) && answer.field("redis_status") == "connected"
+                });
                 // Stamped when the answer arrives: that is when a monitor would know.
                 sink.lock().expect("health lock").push(HealthPoint { at: started.elapsed(), connected });
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -232,10 +228,10 @@ pub async fn run(
     let start = Timestamp::now();
     let started = Instant::now();
     let base_url = environment.backend_url().to_owned();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("an HTTP client");
+    let backend = BackendClient::with_timeout(&base_url, Duration::from_secs(30));
     let load = Load::start(&base_url, &experiment.load, started);
     let health = HealthMonitor::start(&base_url, started);
-    let prober = Prober { http: &http, base_url: &base_url, load: &load, started };
+    let prober = Prober { backend: &backend, load: &load, started };
     let mut run = Run {
         environment,
         started,

@@ -184,7 +184,12 @@ impl BackendClient {
     pub fn new(base: impl Into<String>) -> Self {
         // Far above any bound a test asserts, so that a hung request fails the test instead of
         // hanging it.
-        let http = reqwest::Client::builder().timeout(Duration::from_mins(1)).build().expect("an HTTP client");
+        Self::with_timeout(base, Duration::from_mins(1))
+    }
+
+    /// A client whose requests give up after `timeout`.
+    pub fn with_timeout(base: impl Into<String>, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client");
         Self { http, base: base.into() }
     }
 
