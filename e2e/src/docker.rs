@@ -1,5 +1,6 @@
 //! What testcontainers-rs does not expose, through the Docker API directly: network aliases,
-//! addresses, and sweeping what a killed test process left behind.
+//! addresses, and sweeping what a killed test process left behind; and running a command in a
+//! container with its failure reported.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,6 +11,8 @@ use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnect
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
 };
+use testcontainers::core::ExecCommand;
+use testcontainers::{ContainerAsync, Image};
 
 use crate::error::{Error, Result};
 
@@ -31,6 +34,29 @@ pub fn client() -> Result<&'static Docker> {
         fix: "start one (sudo dockerd &, or Docker Desktop), or point DOCKER_HOST at it".to_owned(),
     })?;
     Ok(CLIENT.get_or_init(|| docker))
+}
+
+/// Runs `program` with `args` inside `container` and returns what it printed. `failed` may call
+/// a successful exit a failure after reading the output (redis-cli exits 0 on a Redis error);
+/// either way the error names the command and carries its output.
+pub async fn exec<I: Image>(
+    container: &ContainerAsync<I>,
+    program: &str,
+    args: &[&str],
+    failed: impl Fn(&str) -> bool,
+) -> Result<String> {
+    let command: Vec<&str> = std::iter::once(program).chain(args.iter().copied()).collect();
+    let mut result = container.exec(ExecCommand::new(command.clone())).await?;
+    let stdout = String::from_utf8_lossy(&result.stdout_to_vec().await?).into_owned();
+    let stderr = String::from_utf8_lossy(&result.stderr_to_vec().await?).into_owned();
+    if result.exit_code().await?.is_some_and(|code| code != 0) || failed(&stdout) {
+        return Err(Error::Exec {
+            container: container.id().to_owned(),
+            command: command.join(" "),
+            output: format!("{stdout}{stderr}"),
+        });
+    }
+    Ok(stdout)
 }
 
 /// This machine's name, to keep sweeps to this machine's processes on a shared engine.

@@ -3,10 +3,11 @@
 
 use std::borrow::Cow;
 
-use testcontainers::core::{ContainerPort, ExecCommand, WaitFor};
+use testcontainers::core::{ContainerPort, WaitFor};
 use testcontainers::{ContainerAsync, Image};
 
-use crate::error::{Error, Result};
+use crate::docker;
+use crate::error::Result;
 use crate::images::ImageSource;
 
 pub const REDIS_PORT: ContainerPort = ContainerPort::Tcp(6379);
@@ -58,21 +59,10 @@ impl Image for RedisImage {
 
 /// Runs `redis-cli` with `args` inside the Redis container and returns its output.
 pub async fn cli(container: &ContainerAsync<RedisImage>, args: &[&str]) -> Result<String> {
-    let command: Vec<&str> = std::iter::once("redis-cli").chain(args.iter().copied()).collect();
-    let mut result = container.exec(ExecCommand::new(command.clone())).await?;
-    let stdout = String::from_utf8_lossy(&result.stdout_to_vec().await?).into_owned();
-    let stderr = String::from_utf8_lossy(&result.stderr_to_vec().await?).into_owned();
-    let failed = result.exit_code().await?.is_some_and(|code| code != 0)
-        || stdout.starts_with("ERR")
-        || stdout.starts_with("Could not connect");
-    if failed {
-        return Err(Error::Exec {
-            container: container.id().to_owned(),
-            command: command.join(" "),
-            output: format!("{stdout}{stderr}"),
-        });
-    }
-    Ok(stdout)
+    docker::exec(container, "redis-cli", args, |stdout| {
+        stdout.starts_with("ERR") || stdout.starts_with("Could not connect")
+    })
+    .await
 }
 
 /// One line of `CLIENT LIST`.

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use testcontainers::core::IntoContainerPort as _;
 use testcontainers::core::logs::LogFrame;
-use testcontainers::core::{ExecCommand, IntoContainerPort as _};
 use testcontainers::runners::AsyncRunner as _;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
 use tokio::sync::OnceCell;
@@ -274,14 +274,7 @@ impl Stack {
 
     /// Runs iptables inside Redis's network namespace, from a sidecar that shares it.
     pub async fn iptables(&self, args: &[&str]) -> Result<()> {
-        let sidecar = self.iptables_sidecar().await?;
-        let command: Vec<&str> = std::iter::once("iptables").chain(args.iter().copied()).collect();
-        let mut result = sidecar.exec(ExecCommand::new(command.clone())).await?;
-        let output = String::from_utf8_lossy(&result.stderr_to_vec().await?).into_owned();
-        if result.exit_code().await?.is_some_and(|code| code != 0) {
-            return Err(Error::Exec { container: sidecar.id().to_owned(), command: command.join(" "), output });
-        }
-        Ok(())
+        docker::exec(self.iptables_sidecar().await?, "iptables", args, |_| false).await.map(drop)
     }
 
     /// The sidecar that runs iptables, started on first use (about a second); [`Self::iptables`]
