@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use testcontainers::Image;
-use testcontainers::core::wait::HttpWaitStrategy;
-use testcontainers::core::{ContainerPort, IntoContainerPort as _, WaitFor};
+use testcontainers::core::{ContainerPort, WaitFor};
 
 use crate::error::{Error, Result};
+use crate::images;
 
 pub const HTTP_PORT: ContainerPort = ContainerPort::Tcp(8080);
 
@@ -38,12 +38,7 @@ impl Image for BackendImage {
     }
 
     fn ready_conditions(&self) -> Vec<WaitFor> {
-        vec![WaitFor::http(
-            HttpWaitStrategy::new("/livez")
-                .with_port(8080.tcp())
-                .with_expected_status_code(200_u16)
-                .with_poll_interval(Duration::from_millis(50)),
-        )]
+        vec![images::http_ready("/livez", HTTP_PORT)]
     }
 
     fn env_vars(&self) -> impl IntoIterator<Item = (impl Into<Cow<'_, str>>, impl Into<Cow<'_, str>>)> {

@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use testcontainers::Image;
-use testcontainers::core::wait::HttpWaitStrategy;
-use testcontainers::core::{ContainerPort, IntoContainerPort as _, WaitFor};
+use testcontainers::core::{ContainerPort, WaitFor};
 
 use crate::error::{Error, Result};
+use crate::images;
 
 /// Toxiproxy's API port.
 pub const CONTROL_PORT: ContainerPort = ContainerPort::Tcp(8474);
@@ -40,12 +40,7 @@ impl Image for ToxiproxyImage {
     }
 
     fn ready_conditions(&self) -> Vec<WaitFor> {
-        vec![WaitFor::http(
-            HttpWaitStrategy::new("/version")
-                .with_port(8474.tcp())
-                .with_expected_status_code(200_u16)
-                .with_poll_interval(Duration::from_millis(50)),
-        )]
+        vec![images::http_ready("/version", CONTROL_PORT)]
     }
 
     fn expose_ports(&self) -> &[ContainerPort] {

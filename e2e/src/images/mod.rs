@@ -5,7 +5,11 @@ mod rootfs;
 
 use std::path::Path;
 
+use std::time::Duration;
+
 use testcontainers::GenericBuildableImage;
+use testcontainers::core::wait::HttpWaitStrategy;
+use testcontainers::core::{ContainerPort, WaitFor};
 use testcontainers::runners::AsyncBuilder as _;
 use tokio::sync::OnceCell;
 
@@ -13,6 +17,17 @@ pub use rootfs::RootFs;
 
 use crate::error::{Error, Result};
 use crate::{prerequisites, workspace};
+
+/// Ready once `GET path` on `port` answers 200. Polled every 50 ms: the images start in about
+/// a second, and the default interval would add most of another.
+pub(crate) fn http_ready(path: &str, port: ContainerPort) -> WaitFor {
+    WaitFor::http(
+        HttpWaitStrategy::new(path)
+            .with_port(port)
+            .with_expected_status_code(200_u16)
+            .with_poll_interval(Duration::from_millis(50)),
+    )
+}
 
 /// Where the images come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
