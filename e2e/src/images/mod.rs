@@ -4,7 +4,6 @@
 mod rootfs;
 
 use std::path::Path;
-
 use std::time::Duration;
 
 use testcontainers::GenericBuildableImage;

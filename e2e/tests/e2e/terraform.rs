@@ -44,17 +44,8 @@ fn expected_snapshots<T>(check: impl FnOnce() -> T) -> T {
 
 #[test]
 fn infra_is_formatted_as_terraform_fmt_wants() {
-    let output = Command::new(terraform())
-        .args(["fmt", "-check", "-recursive", "-diff"])
-        .arg(workspace().join("infra"))
-        .env("CHECKPOINT_DISABLE", "1")
-        .output()
-        .expect("terraform runs");
-    assert!(
-        output.status.success(),
-        "terraform fmt -check found changes:\n{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    // On failure, run_terraform prints fmt's diff of every file it would change.
+    run_terraform(&workspace().join("infra"), &["fmt", "-check", "-recursive", "-diff"]);
 }
 
 #[test]
