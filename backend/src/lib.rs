@@ -5,13 +5,13 @@
 
 pub mod client_ip;
 pub mod config;
-pub mod error;
 pub mod metrics;
 pub mod rate_limit;
 pub mod redis_pool;
 pub mod registration;
 pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod users;
 

@@ -3,20 +3,14 @@
 //! One Lua script increments the counter and sets its expiry, so that a crash between the two can
 //! never leave a counter without expiry, and several replicas sharing one Redis share one limit.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
-use crate::client_ip::client_ip;
 use crate::config::RateLimitSettings;
-use crate::error::ApiError;
 use crate::redis_pool::{Operation, RedisError, RedisPool, Retry};
-use crate::startup::AppState;
 
 /// Counting an attempt twice would punish the client for our timeout: never retried.
 const COUNT_ATTEMPT: Operation = Operation { name: "rate_limit", retry: Retry::Never };
@@ -82,7 +76,7 @@ impl RateLimiter {
     }
 
     /// `RateLimit-Policy` and `RateLimit` headers, as in draft-ietf-httpapi-ratelimit-headers.
-    fn headers(&self, decision: &Decision, policy: &str) -> [(HeaderName, HeaderValue); 2] {
+    pub fn headers(&self, decision: &Decision, policy: &str) -> [(HeaderName, HeaderValue); 2] {
         let policy_header = format!("\"{policy}\";q={};w={}", decision.limit, self.settings.window.as_secs());
         let state_header = format!("\"{policy}\";r={};t={}", decision.remaining, decision.reset_after.as_secs());
         [
@@ -90,28 +84,4 @@ impl RateLimiter {
             (HeaderName::from_static("ratelimit"), HeaderValue::try_from(state_header).expect("ASCII header")),
         ]
     }
-}
-
-/// Middleware for the registration route: counts the attempt before the body is even read, and
-/// fails closed with 503 when Redis cannot count it.
-pub async fn limit_registrations(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let limiter = &state.registration_limiter;
-    let client = client_ip(peer.ip(), request.headers(), limiter.trusted_proxy_hops());
-    let decision = match limiter.check(client).await {
-        Ok(decision) => decision,
-        Err(error) => return ApiError::from(error).into_response(),
-    };
-    let mut response = if decision.allowed {
-        next.run(request).await
-    } else {
-        tracing::info!(%client, "registration rate limit exceeded");
-        ApiError::RateLimited { retry_after: decision.reset_after }.into_response()
-    };
-    response.headers_mut().extend(limiter.headers(&decision, "register"));
-    response
 }

@@ -10,13 +10,29 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
-use crate::error::{ApiError, FieldError};
-
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 128;
 pub const NAME_MAX_CHARS: usize = 100;
 /// RFC 5321's limit on a forward path.
 pub const EMAIL_MAX_CHARS: usize = 254;
+
+/// One field that failed validation, with a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Why a password could not be hashed. Neither is the client's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("argon2 hashing failed: {0}")]
+    Argon2(String),
+    #[error("the hashing task ended without an answer: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("the hashing limiter is closed")]
+    Closed(#[from] tokio::sync::AcquireError),
+}
 
 #[derive(Debug)]
 pub struct Registration {
@@ -28,12 +44,13 @@ pub struct Registration {
 }
 
 impl Registration {
-    pub fn from_json(body: &Value) -> Result<Self, ApiError> {
+    /// Reads and checks a registration, or lists every field that is wrong.
+    pub fn from_json(body: &Value) -> Result<Self, Vec<FieldError>> {
         let Some(object) = body.as_object() else {
-            return Err(ApiError::Validation(vec![FieldError {
+            return Err(vec![FieldError {
                 field: "body",
                 message: "must be a JSON object with email, password and name".to_owned(),
-            }]));
+            }]);
         };
         let mut problems = Vec::new();
         let email = field(object, "email", &mut problems).and_then(|raw| check(email(raw), "email", &mut problems));
@@ -42,7 +59,7 @@ impl Registration {
         let name = field(object, "name", &mut problems).and_then(|raw| check(name(raw), "name", &mut problems));
         match (email, password, name) {
             (Some(email), Some(password), Some(name)) if problems.is_empty() => Ok(Self { email, password, name }),
-            _ => Err(ApiError::Validation(problems)),
+            _ => Err(problems),
         }
     }
 }
@@ -105,17 +122,15 @@ fn name(raw: &str) -> Result<String, String> {
 /// Hashes with argon2id and its default cost, off the async runtime: a hash takes tens of
 /// milliseconds of CPU and 19 MiB of memory by design. `permits` bounds how many run at once, so
 /// that a burst of registrations queues instead of claiming a gigabyte of RAM.
-pub async fn hash_password(password: SecretString, permits: &Semaphore) -> Result<String, ApiError> {
-    let _permit = permits.acquire().await.map_err(|closed| ApiError::Internal(closed.into()))?;
+pub async fn hash_password(password: SecretString, permits: &Semaphore) -> Result<String, HashError> {
+    let _permit = permits.acquire().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.expose_secret().as_bytes())
             .map(|hash| hash.to_string())
-            .map_err(|error| anyhow::anyhow!("argon2 hashing failed: {error}"))
+            .map_err(|error| HashError::Argon2(error.to_string()))
     })
-    .await
-    .map_err(|join| ApiError::Internal(join.into()))?
-    .map_err(ApiError::Internal)
+    .await?
 }
 
 #[cfg(test)]
@@ -123,10 +138,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fields(result: Result<Registration, ApiError>) -> Vec<(&'static str, String)> {
+    fn fields(result: Result<Registration, Vec<FieldError>>) -> Vec<(&'static str, String)> {
         match result {
-            Err(ApiError::Validation(fields)) => fields.into_iter().map(|f| (f.field, f.message)).collect(),
-            other => panic!("expected a validation error, got {other:?}"),
+            Err(fields) => fields.into_iter().map(|f| (f.field, f.message)).collect(),
+            Ok(registration) => panic!("expected a validation error, got {registration:?}"),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Where an experiment runs: a local stack started through e2e's library, or a deployed
 //! environment reached through its URL and its Toxiproxy.
 
-use e2e::{BackendConfig, Fault, RemoteTarget, Stack, StackOptions, Toxiproxy};
+use e2e::{Fault, RemoteTarget, Stack, StackOptions, ToxiproxyClient};
 
 use crate::experiment::Experiment;
 
@@ -22,18 +22,15 @@ impl Environment {
     /// Starts a local stack shaped by the experiment: its topology, and its backend settings on
     /// top of the fast test timeouts.
     pub async fn local(experiment: &Experiment) -> e2e::Result<Self> {
-        let mut backend = BackendConfig::fast();
-        for (key, value) in &experiment.stack.backend {
-            backend = backend.set(key, value.clone());
-        }
-        let options = StackOptions::default().topology(experiment.stack.topology.into()).backend(backend);
+        let options =
+            StackOptions::default().topology(experiment.stack.topology.into()).backend(experiment.backend_config());
         Ok(Self::Local(Box::new(Stack::start(options).await?)))
     }
 
     pub fn remote(spec: &RemoteSpec) -> Self {
         Self::Remote {
             backend_url: spec.target_url.trim_end_matches('/').to_owned(),
-            faults: RemoteTarget { toxiproxy: Toxiproxy::new(&spec.toxiproxy_url), proxy: spec.proxy.clone() },
+            faults: RemoteTarget { toxiproxy: ToxiproxyClient::new(&spec.toxiproxy_url), proxy: spec.proxy.clone() },
         }
     }
 
@@ -53,7 +50,7 @@ impl Environment {
         }
     }
 
-    pub fn toxiproxy(&self) -> e2e::Result<&Toxiproxy> {
+    pub fn toxiproxy(&self) -> e2e::Result<&ToxiproxyClient> {
         match self {
             Self::Local(stack) => stack.toxiproxy(),
             Self::Remote { faults, .. } => Ok(&faults.toxiproxy),

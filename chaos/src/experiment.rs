@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use e2e::{Fault, Topology};
+use e2e::{BackendConfig, Fault, Topology};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -92,11 +92,30 @@ pub enum TopologySpec {
     Direct,
 }
 
+impl TopologySpec {
+    /// The name experiment files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ThroughProxy => "through-proxy",
+            Self::Direct => "direct",
+        }
+    }
+}
+
 impl From<TopologySpec> for Topology {
     fn from(spec: TopologySpec) -> Self {
         match spec {
             TopologySpec::ThroughProxy => Self::ThroughProxy,
             TopologySpec::Direct => Self::Direct,
+        }
+    }
+}
+
+impl From<Topology> for TopologySpec {
+    fn from(topology: Topology) -> Self {
+        match topology {
+            Topology::ThroughProxy => Self::ThroughProxy,
+            Topology::Direct => Self::Direct,
         }
     }
 }
@@ -360,6 +379,9 @@ impl Experiment {
         if self.load.concurrency == 0 || self.load.concurrency > 256 {
             problems.push(("load.concurrency".to_owned(), format!("must be 1 to 256, got {}", self.load.concurrency)));
         }
+        if let Err(problem) = self.backend_config().validate() {
+            problems.push(("stack.backend".to_owned(), problem));
+        }
         if !self.load.path.starts_with('/') {
             problems.push(("load.path".to_owned(), format!("must start with /, got {:?}", self.load.path)));
         }
@@ -421,6 +443,12 @@ impl Experiment {
         problems
     }
 
+    /// The backend's settings for a local stack: the fast test timeouts, with this experiment's
+    /// `stack.backend` on top.
+    pub fn backend_config(&self) -> BackendConfig {
+        self.stack.backend.iter().fold(BackendConfig::fast(), |config, (key, value)| config.set(key, value.clone()))
+    }
+
     /// The faults the method injects, in order.
     pub fn faults(&self) -> impl Iterator<Item = &FaultSpec> {
         self.method.iter().filter_map(|step| match step {
@@ -472,18 +500,11 @@ fn probe_problems(probe: &Probe, field: &str) -> Vec<(String, String)> {
 
 fn fault_problems(spec: &FaultSpec, field: &str, topology: TopologySpec, target: TargetKind) -> Vec<(String, String)> {
     let fault = Fault::from(spec);
-    // A restart works with either topology; the IP filter must see the backend's own address;
-    // everything else is a toxic on the proxy.
-    let needed = match spec {
-        FaultSpec::RedisRestart => None,
-        FaultSpec::IpFilter => Some(TopologySpec::Direct),
-        _ => Some(TopologySpec::ThroughProxy),
-    };
     let mut problems = Vec::new();
     if target == TargetKind::Remote && !fault.works_remotely() {
         problems.push((field.to_owned(), format!("{fault} needs the local stack; it cannot run against --target-url")));
-    } else if target == TargetKind::LocalStack && needed.is_some_and(|needed| needed != topology) {
-        let needed = if needed == Some(TopologySpec::Direct) { "direct" } else { "through-proxy" };
+    } else if target == TargetKind::LocalStack && !fault.runs_in(topology.into()) {
+        let needed = TopologySpec::from(fault.topology()).name();
         problems.push((field.to_owned(), format!("{fault} needs stack.topology = \"{needed}\"")));
     }
     problems

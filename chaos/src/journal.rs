@@ -7,9 +7,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::experiment::Experiment;
-use crate::load::{Sample, Stats};
 use crate::probe::ProbeOutcome;
-use crate::serde_millis::{millis, option_millis};
+use crate::serde_millis::millis;
+use crate::stats::Measurements;
+use crate::timeline::Timeline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,59 +71,6 @@ pub struct Activity {
     pub error: Option<String>,
 }
 
-/// When a fault was active.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultWindow {
-    pub fault: String,
-    /// When the injection began. Stopping Redis, say, takes effect before the call returns.
-    #[serde(rename = "requested_ms", serialize_with = "millis")]
-    pub requested: Duration,
-    /// When the injection returned: the fault is in place.
-    #[serde(rename = "start_ms", serialize_with = "millis")]
-    pub start: Duration,
-    #[serde(rename = "end_ms", serialize_with = "option_millis")]
-    pub end: Option<Duration>,
-}
-
-/// What `/health` said, polled apart from the load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct HealthPoint {
-    #[serde(rename = "at_ms", serialize_with = "millis")]
-    pub at: Duration,
-    pub connected: bool,
-}
-
-/// The load split around the faults. `before` holds the requests answered before the first
-/// injection began; `after` those sent once the last heal was done; `during` all the others,
-/// including those in flight while a fault was being injected.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Phases {
-    pub before: Stats,
-    pub during: Stats,
-    pub after: Stats,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Measurements {
-    /// From the first fault to `/health` first reporting Redis disconnected.
-    #[serde(rename = "time_to_detect_ms", serialize_with = "option_millis")]
-    pub time_to_detect: Option<Duration>,
-    /// From the last heal to `/health` reporting Redis connected again.
-    #[serde(rename = "time_to_recover_ms", serialize_with = "option_millis")]
-    pub time_to_recover: Option<Duration>,
-    pub requests: usize,
-    pub phases: Phases,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Timeline {
-    #[serde(rename = "duration_ms", serialize_with = "millis")]
-    pub duration: Duration,
-    pub faults: Vec<FaultWindow>,
-    pub health: Vec<HealthPoint>,
-    pub samples: Vec<Sample>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Journal {
     pub runner: String,
@@ -150,10 +98,44 @@ impl Journal {
         self.status == Status::Completed && !self.deviated
     }
 
-    /// A short file-name-safe name.
+    /// A short file-name-safe name: see [`slug`].
     pub fn slug(&self) -> String {
-        let stem = std::path::Path::new(&self.source).file_stem().map(|stem| stem.to_string_lossy().into_owned());
-        let base = stem.unwrap_or_else(|| self.experiment.title.clone());
-        base.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+        slug(&self.source)
+    }
+
+    /// Every probe outcome, in the order they were checked, with the phase each belongs to.
+    pub fn probe_outcomes(&self) -> impl Iterator<Item = (&'static str, &ProbeOutcome)> {
+        let before = self.steady_states.before.probes.iter().map(|probe| ("steady state before", probe));
+        let method = self.run.iter().filter_map(|activity| activity.probe.as_ref()).map(|probe| ("method", probe));
+        let after = self
+            .steady_states
+            .after
+            .iter()
+            .flat_map(|after| after.probes.iter())
+            .map(|probe| ("steady state after", probe));
+        before.chain(method).chain(after)
+    }
+
+    /// The activities, of the method and of the rollbacks, that could not run.
+    pub fn failed_activities(&self) -> impl Iterator<Item = &Activity> {
+        self.run.iter().chain(&self.rollbacks).filter(|activity| activity.error.is_some())
+    }
+}
+
+/// The short, file-name-safe name of an experiment file: its stem, lower-cased, with anything
+/// but letters and digits as `-` (`chaos/experiments/ip-filter.toml` is `ip-filter`).
+pub fn slug(source: &str) -> String {
+    let base = std::path::Path::new(source).file_stem().map_or_else(|| source.into(), |stem| stem.to_string_lossy());
+    base.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slug_is_the_file_stem_made_safe_for_file_names() {
+        assert_eq!(slug("chaos/experiments/ip-filter.toml"), "ip-filter");
+        assert_eq!(slug("My Experiment.v2.toml"), "my-experiment-v2");
     }
 }

@@ -4,15 +4,15 @@
 //! Exit status: 0 when every hypothesis held, 1 when one deviated, 2 for an invalid experiment or
 //! a setup that could not run, 130 after Ctrl-C (rollbacks and reports still happen).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chaos::defaults::DEFAULT_EXPERIMENTS;
 use chaos::environment::{Environment, RemoteSpec};
 use chaos::experiment::{Experiment, InvalidExperiment, TargetKind};
-use chaos::journal::{Journal, Status};
+use chaos::journal::{self, Journal, Status};
 use chaos::progress::Progress;
-use chaos::report::{self, markdown, seconds};
+use chaos::report::{self, markdown, seconds, table};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 
@@ -179,7 +179,7 @@ async fn run(files: &[PathBuf], target: &TargetArgs) -> ExitCode {
         if *interrupt.borrow() {
             break;
         }
-        let progress = Progress::start(&format!("[{}/{total}] {}", index + 1, slug_of(source)));
+        let progress = Progress::start(&format!("[{}/{total}] {}", index + 1, journal::slug(source)));
         progress.phase("starting the target");
         let environment = match &remote {
             Some(spec) => Environment::remote(spec),
@@ -204,7 +204,7 @@ async fn run(files: &[PathBuf], target: &TargetArgs) -> ExitCode {
     }
 
     if !journals.is_empty() {
-        print_table(&journals);
+        print!("\n{}", table::table(&journals));
         match report::write_all(&target.report_dir, &journals) {
             Ok(written) => println!(
                 "\nreports: {} and {}, with a journal and a timeline per experiment in {}",
@@ -219,34 +219,6 @@ async fn run(files: &[PathBuf], target: &TargetArgs) -> ExitCode {
         }
     }
     exit_code(&journals, setup_failed, *interrupt.borrow())
-}
-
-fn slug_of(source: &str) -> String {
-    Path::new(source).file_stem().map_or_else(|| source.to_owned(), |stem| stem.to_string_lossy().into_owned())
-}
-
-fn print_table(journals: &[Journal]) {
-    println!(
-        "\n{:<56} {:<30} {:>9} {:>10} {:>24} {:>9}",
-        "experiment", "result", "detected", "recovered", "errors before/during/after", "requests"
-    );
-    for journal in journals {
-        let m = &journal.measurements;
-        let errors = format!(
-            "{:.0}% / {:.0}% / {:.0}%",
-            m.phases.before.error_rate * 100.0,
-            m.phases.during.error_rate * 100.0,
-            m.phases.after.error_rate * 100.0
-        );
-        let title: String = journal.experiment.title.chars().take(55).collect();
-        println!(
-            "{title:<56} {:<30} {:>9} {:>10} {errors:>24} {:>9}",
-            markdown::outcome(journal),
-            seconds(m.time_to_detect),
-            seconds(m.time_to_recover),
-            m.requests
-        );
-    }
 }
 
 fn exit_code(journals: &[Journal], setup_failed: bool, interrupted: bool) -> ExitCode {

@@ -7,7 +7,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::experiment::Probe;
-use crate::load::{Load, Sample, Stats};
+use crate::load::Load;
+use crate::stats::Stats;
+use crate::timeline::Sample;
 
 /// What one probe saw, and whether that was within its tolerance.
 #[derive(Debug, Clone, PartialEq, Serialize)]

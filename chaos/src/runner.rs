@@ -1,53 +1,21 @@
 //! Runs one experiment: load and a health monitor in the background, the steady state checked
 //! before, the method, rollbacks that always run, then recovery and the steady state after.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use e2e::{BackendClient, Fault};
 use jiff::Timestamp;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::environment::Environment;
 use crate::experiment::{Experiment, FaultSpec, Rollback, SteadyState, Step};
-use crate::journal::{
-    Activity, ActivityStatus, FaultWindow, HealthPoint, Journal, Measurements, Phases, Status, SteadyStateOutcome,
-    SteadyStates, Timeline,
-};
-use crate::load::{Load, Sample, Stats};
-use crate::probe::{ProbeOutcome, Prober};
+use crate::journal::{Activity, ActivityStatus, Journal, Status, SteadyStateOutcome, SteadyStates};
+use crate::load::Load;
+use crate::monitor::HealthMonitor;
+use crate::probe::Prober;
 use crate::progress::Progress;
-
-/// Polls `/health` every 100 ms, apart from the load, to time detection and recovery.
-struct HealthMonitor {
-    points: Arc<Mutex<Vec<HealthPoint>>>,
-    task: JoinHandle<()>,
-}
-
-impl HealthMonitor {
-    fn start(base_url: &str, started: Instant) -> Self {
-        let points = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&points);
-        let backend = BackendClient::with_timeout(base_url, Duration::from_secs(10));
-        let task = tokio::spawn(async move {
-            loop {
-                let connected = backend.health().await.is_ok_and(|answer| {
-                    (200..300).contains(&answer.status) && answer.field("redis_status") == "connected"
-                });
-                // Stamped when the answer arrives: that is when a monitor would know.
-                sink.lock().expect("health lock").push(HealthPoint { at: started.elapsed(), connected });
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        Self { points, task }
-    }
-
-    fn stop(self) -> Vec<HealthPoint> {
-        self.task.abort();
-        self.points.lock().expect("health lock").clone()
-    }
-}
+use crate::stats::measure;
+use crate::timeline::{FaultWindow, Timeline};
 
 /// What the run has done so far.
 struct Run<'a> {
@@ -80,7 +48,7 @@ impl Run<'_> {
                 Rollback::ResetProxy => {
                     let begun = self.started.elapsed();
                     let result = match self.environment.toxiproxy() {
-                        Ok(toxiproxy) => toxiproxy.reset().await,
+                        Ok(toxiproxy) => toxiproxy.reset().await.map_err(e2e::Error::from),
                         Err(error) => Err(error),
                     };
                     done.push(self.activity(
@@ -318,119 +286,5 @@ pub async fn run(
         rollbacks,
         measurements,
         timeline: Timeline { duration, faults: run.windows, health: health_points, samples },
-    }
-}
-
-/// Detection, recovery and per-phase statistics from what was recorded.
-pub fn measure(windows: &[FaultWindow], health: &[HealthPoint], samples: &[Sample]) -> Measurements {
-    let first_fault = windows.iter().map(|window| window.start).min();
-    let first_injection = windows.iter().map(|window| window.requested).min();
-    let last_heal =
-        windows.iter().map(|window| window.end).collect::<Option<Vec<_>>>().and_then(|ends| ends.into_iter().max());
-    let detected = first_fault
-        .and_then(|start| health.iter().find(|point| point.at >= start && !point.connected).map(|point| point.at));
-    let time_to_detect = first_fault.zip(detected).map(|(start, at)| at.saturating_sub(start));
-    let time_to_recover = match (detected, last_heal) {
-        (Some(detected), Some(heal)) => health
-            .iter()
-            .find(|point| point.at >= heal.max(detected) && point.connected)
-            .map(|point| point.at.saturating_sub(heal)),
-        _ => None,
-    };
-    let in_phase = |sample: &&Sample, phase: usize| {
-        let phase_of = match (first_injection, last_heal) {
-            (Some(injection), _) if sample.at + sample.latency < injection => 0,
-            (Some(_), Some(end)) if sample.at > end => 2,
-            (Some(_), _) => 1,
-            (None, _) => 0,
-        };
-        phase_of == phase
-    };
-    let phases = Phases {
-        before: Stats::of(samples.iter().filter(|s| in_phase(s, 0))),
-        during: Stats::of(samples.iter().filter(|s| in_phase(s, 1))),
-        after: Stats::of(samples.iter().filter(|s| in_phase(s, 2))),
-    };
-    Measurements { time_to_detect, time_to_recover, requests: samples.len(), phases }
-}
-
-/// Every probe outcome of a journal, for reports.
-pub fn probe_outcomes(journal: &Journal) -> impl Iterator<Item = (&'static str, &ProbeOutcome)> {
-    let before = journal.steady_states.before.probes.iter().map(|probe| ("steady state before", probe));
-    let method = journal.run.iter().filter_map(|activity| activity.probe.as_ref()).map(|probe| ("method", probe));
-    let after = journal
-        .steady_states
-        .after
-        .iter()
-        .flat_map(|after| after.probes.iter())
-        .map(|probe| ("steady state after", probe));
-    before.chain(method).chain(after)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(value: u64) -> Duration {
-        Duration::from_millis(value)
-    }
-
-    #[test]
-    fn detection_and_recovery_are_timed_from_the_fault_window() {
-        let windows =
-            [FaultWindow { fault: "partition".to_owned(), requested: ms(1000), start: ms(1000), end: Some(ms(4000)) }];
-        let health: Vec<HealthPoint> =
-            [(900, true), (1100, true), (1300, false), (3900, false), (4100, false), (4600, true)]
-                .into_iter()
-                .map(|(at, connected)| HealthPoint { at: ms(at), connected })
-                .collect();
-        let samples: Vec<Sample> = [(500, Some(200)), (2000, Some(503)), (4500, Some(200))]
-            .into_iter()
-            .map(|(at, status)| Sample { at: ms(at), latency: ms(2), status })
-            .collect();
-        let measured = measure(&windows, &health, &samples);
-        assert_eq!(measured.time_to_detect, Some(ms(300)));
-        assert_eq!(measured.time_to_recover, Some(ms(600)));
-        assert_eq!(
-            (measured.phases.before.requests, measured.phases.during.errors, measured.phases.after.errors),
-            (1, 1, 0)
-        );
-    }
-
-    #[test]
-    fn a_fault_the_service_never_noticed_has_no_detection_or_recovery_time() {
-        let windows = [FaultWindow {
-            fault: "latency 100ms".to_owned(),
-            requested: ms(1000),
-            start: ms(1000),
-            end: Some(ms(2000)),
-        }];
-        let health = [HealthPoint { at: ms(1500), connected: true }];
-        let measured = measure(&windows, &health, &[]);
-        assert_eq!((measured.time_to_detect, measured.time_to_recover), (None, None));
-    }
-
-    #[test]
-    fn requests_caught_by_a_slow_injection_count_as_during_not_before() {
-        // Stopping Redis takes effect while the call that stops it is still running.
-        let windows = [FaultWindow {
-            fault: "redis-restart".to_owned(),
-            requested: ms(1000),
-            start: ms(1200),
-            end: Some(ms(3000)),
-        }];
-        let samples: Vec<Sample> = [
-            (900, 50, Some(200)), // answered before the injection began
-            (980, 40, None),      // in flight when it began
-            (1100, 2, Some(503)), // sent while it ran
-            (3100, 2, Some(200)),
-        ]
-        .into_iter()
-        .map(|(at, latency, status)| Sample { at: ms(at), latency: ms(latency), status })
-        .collect();
-        let phases = measure(&windows, &[], &samples).phases;
-        assert_eq!((phases.before.requests, phases.before.errors), (1, 0));
-        assert_eq!((phases.during.requests, phases.during.errors), (2, 2));
-        assert_eq!((phases.after.requests, phases.after.errors), (1, 0));
     }
 }

@@ -50,20 +50,48 @@ impl Image for BackendImage {
     }
 }
 
-/// The backend's environment for one stack. Bounds in tests are derived from these values.
+/// The backend's environment for one stack. Tests derive their bounds from it, so the settings
+/// they read are always written out explicitly and read back with the backend's own grammar
+/// (`500ms`, `2s`, `1m 30s`, or bare seconds): a bound never rests on a default copied from the
+/// backend, and a value the harness cannot read is an error, never a silent fallback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendConfig {
     env: BTreeMap<String, String>,
 }
 
-fn duration_env(value: Duration) -> String {
-    format!("{}ms", value.as_millis())
+const OPERATION_TIMEOUT: &str = "REDIS_OPERATION_TIMEOUT";
+const CONNECT_TIMEOUT: &str = "REDIS_CONNECT_TIMEOUT";
+const PROBE_INTERVAL: &str = "REDIS_BREAKER_PROBE_INTERVAL";
+const POOL_WAIT_TIMEOUT: &str = "REDIS_POOL_WAIT_TIMEOUT";
+
+/// The duration settings the harness reads back.
+const DURATIONS: [&str; 4] = [OPERATION_TIMEOUT, CONNECT_TIMEOUT, PROBE_INTERVAL, POOL_WAIT_TIMEOUT];
+
+/// Reads a duration as the backend does: a humantime duration, or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let parsed = match raw.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::try_from_secs_f64(seconds).ok(),
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(raw).ok(),
+    };
+    parsed.ok_or_else(|| format!("{raw:?} is not a duration such as 500ms, 2s or 1m 30s"))
+}
+
+/// Writes a duration so that [`parse_duration`] and the backend read it back exactly.
+pub fn format_duration(value: Duration) -> String {
+    humantime::format_duration(value).to_string()
 }
 
 impl BackendConfig {
-    /// The service's own defaults, those of the Python original: 5 s timeouts, pool of 50.
+    /// The migration's settings, which are also the service's defaults: 5 s timeouts, a probe
+    /// every second, a pool wait of a second.
     pub fn seed_defaults() -> Self {
         Self { env: BTreeMap::from([("LOG_FORMAT".to_owned(), "text".to_owned())]) }
+            .with_operation_timeout(Duration::from_secs(5))
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_duration(PROBE_INTERVAL, Duration::from_secs(1))
+            .with_duration(POOL_WAIT_TIMEOUT, Duration::from_secs(1))
     }
 
     /// Short timeouts so that fault scenarios finish in seconds: 1 s operation and connect
@@ -72,7 +100,7 @@ impl BackendConfig {
         Self::seed_defaults()
             .with_operation_timeout(Duration::from_secs(1))
             .with_connect_timeout(Duration::from_secs(1))
-            .set("REDIS_BREAKER_PROBE_INTERVAL", "250ms")
+            .with_duration(PROBE_INTERVAL, Duration::from_millis(250))
             .set("REDIS_BREAKER_FAILURE_THRESHOLD", "3")
             .set("REDIS_TCP_USER_TIMEOUT", "3s")
     }
@@ -83,45 +111,54 @@ impl BackendConfig {
         self
     }
 
+    fn with_duration(self, key: &str, value: Duration) -> Self {
+        self.set(key, format_duration(value))
+    }
+
     #[must_use]
     pub fn with_operation_timeout(self, value: Duration) -> Self {
-        self.set("REDIS_OPERATION_TIMEOUT", duration_env(value))
+        self.with_duration(OPERATION_TIMEOUT, value)
     }
 
     #[must_use]
     pub fn with_connect_timeout(self, value: Duration) -> Self {
-        self.set("REDIS_CONNECT_TIMEOUT", duration_env(value))
+        self.with_duration(CONNECT_TIMEOUT, value)
     }
 
     pub(crate) fn with_redis_url(&self, url: &str) -> Self {
         self.clone().set("REDIS_URL", url)
     }
 
-    fn duration(&self, key: &str, default: Duration) -> Duration {
-        self.env
-            .get(key)
-            .and_then(|value| value.strip_suffix("ms").and_then(|ms| ms.parse().ok()).map(Duration::from_millis))
-            .unwrap_or(default)
+    /// Checks that every setting the harness reads back is a duration it understands, and names
+    /// the first one that is not.
+    pub fn validate(&self) -> Result<(), String> {
+        for key in DURATIONS {
+            if let Some(raw) = self.env.get(key) {
+                parse_duration(raw).map_err(|problem| format!("{key}: {problem}"))?;
+            }
+        }
+        Ok(())
     }
 
-    pub fn env(&self, key: &str) -> Option<&str> {
-        self.env.get(key).map(String::as_str)
+    fn duration(&self, key: &str) -> Duration {
+        let raw = self.env.get(key).unwrap_or_else(|| panic!("{key} is always set by seed_defaults"));
+        parse_duration(raw).unwrap_or_else(|problem| panic!("{key}: {problem}"))
     }
 
     pub fn operation_timeout(&self) -> Duration {
-        self.duration("REDIS_OPERATION_TIMEOUT", Duration::from_secs(5))
+        self.duration(OPERATION_TIMEOUT)
     }
 
     pub fn connect_timeout(&self) -> Duration {
-        self.duration("REDIS_CONNECT_TIMEOUT", Duration::from_secs(5))
+        self.duration(CONNECT_TIMEOUT)
     }
 
     pub fn probe_interval(&self) -> Duration {
-        self.duration("REDIS_BREAKER_PROBE_INTERVAL", Duration::from_secs(1))
+        self.duration(PROBE_INTERVAL)
     }
 
     pub fn pool_wait_timeout(&self) -> Duration {
-        self.duration("REDIS_POOL_WAIT_TIMEOUT", Duration::from_secs(1))
+        self.duration(POOL_WAIT_TIMEOUT)
     }
 
     /// The longest the breaker's probe can take to notice that Redis is back: one interval, then
@@ -194,15 +231,10 @@ impl BackendClient {
 
     async fn send(&self, request: reqwest::RequestBuilder, description: String) -> Result<Answer> {
         let started = Instant::now();
-        let response = request.send().await.map_err(|source| Error::Http {
-            service: "backend",
-            request: description.clone(),
-            source,
-        })?;
+        let response = request.send().await.map_err(|source| Error::Http { request: description.clone(), source })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text =
-            response.text().await.map_err(|source| Error::Http { service: "backend", request: description, source })?;
+        let text = response.text().await.map_err(|source| Error::Http { request: description, source })?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok(Answer { status, body, elapsed: started.elapsed(), headers })
     }
@@ -240,6 +272,8 @@ impl BackendClient {
 
 #[cfg(test)]
 mod tests {
+    use rstest::rstest;
+
     use super::*;
 
     #[test]
@@ -258,5 +292,25 @@ mod tests {
         assert_eq!(config.operation_timeout(), Duration::from_secs(1));
         assert_eq!(config.recovery_bound(), Duration::from_millis(2250));
         assert_eq!(BackendConfig::seed_defaults().operation_timeout(), Duration::from_secs(5));
+    }
+
+    #[rstest]
+    #[case::seconds("2s", Duration::from_secs(2))]
+    #[case::milliseconds("1500ms", Duration::from_millis(1500))]
+    #[case::minutes("1m", Duration::from_mins(1))]
+    #[case::bare_seconds_as_the_backend_reads_them("0.25", Duration::from_millis(250))]
+    fn a_setting_in_any_unit_the_backend_reads_is_read_back_exactly(#[case] raw: &str, #[case] expected: Duration) {
+        let config = BackendConfig::fast().set("REDIS_OPERATION_TIMEOUT", raw);
+        assert_eq!(config.operation_timeout(), expected);
+        assert_eq!(config.recovery_bound(), Duration::from_millis(250) + Duration::from_secs(1) + expected);
+        let written = BackendConfig::fast().with_operation_timeout(expected);
+        assert_eq!(parse_duration(written.env["REDIS_OPERATION_TIMEOUT"].as_str()), Ok(expected), "round trip");
+    }
+
+    #[test]
+    fn a_setting_the_harness_cannot_read_is_named_not_replaced_by_a_default() {
+        let config = BackendConfig::fast().set("REDIS_CONNECT_TIMEOUT", "soon");
+        let problem = config.validate().unwrap_err();
+        assert!(problem.starts_with("REDIS_CONNECT_TIMEOUT: \"soon\" is not a duration"), "{problem}");
     }
 }

@@ -14,10 +14,10 @@ pub enum Error {
     Docker(#[from] bollard::errors::Error),
     #[error("testcontainers: {0}")]
     Container(#[from] testcontainers::TestcontainersError),
-    #[error("{service} answered {status} to {request}: {body}")]
-    Api { service: &'static str, request: String, status: u16, body: String },
-    #[error("{service} did not answer {request}: {source}")]
-    Http { service: &'static str, request: String, source: reqwest::Error },
+    #[error(transparent)]
+    Toxiproxy(#[from] testcontainers_toxiproxy::Error),
+    #[error("the backend did not answer {request}: {source}")]
+    Http { request: String, source: reqwest::Error },
     #[error("command in container {container} failed ({command}): {output}")]
     Exec { container: String, command: String, output: String },
     #[error("{0}")]

@@ -3,9 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use testcontainers_toxiproxy::{Stream, Toxic, ToxiproxyClient};
+
 use crate::error::{Error, Result};
+use crate::redis::REDIS_PORT;
 use crate::stack::{REDIS_PROXY, Stack, Topology};
-use crate::toxiproxy::{Stream, Toxic, Toxiproxy};
 
 /// Where faults are injected: the local [`Stack`], or a deployed environment that has a Toxiproxy
 /// in front of its Redis ([`RemoteTarget`]).
@@ -13,7 +15,7 @@ use crate::toxiproxy::{Stream, Toxic, Toxiproxy};
 // the Stack's Docker exec streams are not.
 #[allow(async_fn_in_trait)]
 pub trait FaultTarget: Sync {
-    fn toxiproxy(&self) -> Result<&Toxiproxy>;
+    fn toxiproxy(&self) -> Result<&ToxiproxyClient>;
 
     /// The proxy in front of Redis.
     fn proxy_name(&self) -> &str {
@@ -35,15 +37,16 @@ pub trait FaultTarget: Sync {
 }
 
 impl FaultTarget for Stack {
-    fn toxiproxy(&self) -> Result<&Toxiproxy> {
+    fn toxiproxy(&self) -> Result<&ToxiproxyClient> {
         Stack::toxiproxy(self)
     }
 
     async fn filter_backends(&self, drop: bool) -> Result<()> {
         let rule = if drop { "-I" } else { "-D" };
+        let port = REDIS_PORT.as_u16().to_string();
         for backend in self.backends() {
             let address = backend.address.to_string();
-            self.iptables(&[rule, "INPUT", "-s", &address, "-p", "tcp", "--dport", "6379", "-j", "DROP"]).await?;
+            self.iptables(&[rule, "INPUT", "-s", &address, "-p", "tcp", "--dport", &port, "-j", "DROP"]).await?;
         }
         Ok(())
     }
@@ -69,12 +72,12 @@ impl FaultTarget for Stack {
 /// restarts need the local stack.
 #[derive(Debug, Clone)]
 pub struct RemoteTarget {
-    pub toxiproxy: Toxiproxy,
+    pub toxiproxy: ToxiproxyClient,
     pub proxy: String,
 }
 
 impl FaultTarget for RemoteTarget {
-    fn toxiproxy(&self) -> Result<&Toxiproxy> {
+    fn toxiproxy(&self) -> Result<&ToxiproxyClient> {
         Ok(&self.toxiproxy)
     }
 
@@ -97,7 +100,7 @@ impl FaultTarget for RemoteTarget {
     }
 
     async fn start_redis(&self) -> Result<()> {
-        self.stop_redis().await
+        Err(Error::Setup("the redis-restart fault needs the local stack: it starts the Redis container".to_owned()))
     }
 }
 
@@ -139,13 +142,38 @@ impl fmt::Display for Fault {
     }
 }
 
+/// What each fault needs from where it runs: the one place that knows, for the e2e tests and for
+/// the chaos runner's validation alike.
 impl Fault {
-    /// The topology a stack needs for this fault.
-    pub fn topology(&self) -> Topology {
+    /// The topology this fault must run in, or `None` when either will do. The IP filter must see
+    /// the backend's own address at Redis; a restart stops the Redis container whatever is in
+    /// front of it; everything else is a toxic on the proxy.
+    pub fn required_topology(&self) -> Option<Topology> {
         match self {
-            Self::IpFilter => Topology::Direct,
-            _ => Topology::ThroughProxy,
+            Self::IpFilter => Some(Topology::Direct),
+            Self::RedisRestart => None,
+            _ => Some(Topology::ThroughProxy),
         }
+    }
+
+    /// True when a stack of this topology can host the fault.
+    pub fn runs_in(&self, topology: Topology) -> bool {
+        self.required_topology().is_none_or(|required| required == topology)
+    }
+
+    /// The topology to start a stack with for this fault alone.
+    pub fn topology(&self) -> Topology {
+        self.required_topology().unwrap_or(Topology::ThroughProxy)
+    }
+
+    /// True when a deployed environment with only a Toxiproxy can host this fault.
+    pub fn works_remotely(&self) -> bool {
+        !matches!(self, Self::IpFilter | Self::RedisRestart)
+    }
+
+    /// True when the fault runs iptables from the sidecar in Redis's network namespace.
+    pub fn needs_sidecar(&self) -> bool {
+        matches!(self, Self::IpFilter)
     }
 
     fn toxics(&self) -> Vec<Toxic> {
@@ -162,18 +190,10 @@ impl Fault {
         }
     }
 
-    /// True when a deployed environment with only a Toxiproxy can host this fault.
-    pub fn works_remotely(&self) -> bool {
-        !matches!(self, Self::IpFilter | Self::RedisRestart)
-    }
-
     /// Gets `target` ready for this fault, so that [`Self::inject`] takes effect as soon as it
     /// is called: the IP filter's sidecar starts here, outside the fault's window.
     pub async fn prepare(&self, target: &impl FaultTarget) -> Result<()> {
-        match self {
-            Self::IpFilter => target.prepare_filter().await,
-            _ => Ok(()),
-        }
+        if self.needs_sidecar() { target.prepare_filter().await } else { Ok(()) }
     }
 
     pub async fn inject(&self, target: &impl FaultTarget) -> Result<()> {

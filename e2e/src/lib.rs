@@ -7,15 +7,13 @@ pub mod docker;
 pub mod error;
 pub mod faults;
 pub mod images;
-pub mod plan;
 pub mod prerequisites;
 pub mod redis;
 pub mod stack;
-pub mod toxiproxy;
 pub mod workspace;
 
 pub use backend::{Answer, BackendClient, BackendConfig, Metrics};
 pub use error::{Error, Result};
 pub use faults::{Fault, FaultTarget, RemoteTarget};
 pub use stack::{Stack, StackOptions, Topology};
-pub use toxiproxy::{Stream, Toxic, Toxiproxy};
+pub use testcontainers_toxiproxy::{Stream, Toxic, ToxiproxyClient};

@@ -7,18 +7,17 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use testcontainers::core::IntoContainerPort as _;
 use testcontainers::core::logs::LogFrame;
 use testcontainers::runners::AsyncRunner as _;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
+use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, Image, ImageExt as _};
+use testcontainers_toxiproxy::{CONTROL_PORT, Toxiproxy, ToxiproxyClient};
 use tokio::sync::OnceCell;
 
-use crate::backend::{BackendClient, BackendConfig, BackendImage};
+use crate::backend::{self, BackendClient, BackendConfig, BackendImage};
 use crate::docker::{self, NETWORK_PREFIX, OWNER_HOST_LABEL, OWNER_PID_LABEL};
 use crate::error::{Error, Result};
 use crate::images::{self, ImageSet};
-use crate::redis::{self, ClientInfo, RedisImage};
-use crate::toxiproxy::{Toxiproxy, ToxiproxyImage};
+use crate::redis::{self, ClientInfo, REDIS_PORT, RedisImage};
 
 /// The name of the proxy in front of Redis, and its port inside the proxy container.
 pub const REDIS_PROXY: &str = "redis";
@@ -103,13 +102,8 @@ pub struct BackendNode {
     pub client: BackendClient,
     pub address: IpAddr,
     pub logs: LogTail,
-    container: ContainerAsync<BackendImage>,
-}
-
-impl BackendNode {
-    pub fn container_id(&self) -> &str {
-        self.container.id()
-    }
+    /// Kept so that the container lives as long as the stack.
+    _container: ContainerAsync<BackendImage>,
 }
 
 /// Containers are declared in reverse order of start, so that they are removed in that order:
@@ -117,7 +111,7 @@ impl BackendNode {
 pub struct Stack {
     sidecar: OnceCell<ContainerAsync<GenericImage>>,
     backends: Vec<BackendNode>,
-    proxy: Option<(ContainerAsync<ToxiproxyImage>, Toxiproxy)>,
+    proxy: Option<(ContainerAsync<Toxiproxy>, ToxiproxyClient)>,
     redis: ContainerAsync<RedisImage>,
     pub images: ImageSet,
     pub options: StackOptions,
@@ -127,11 +121,11 @@ pub struct Stack {
 }
 
 /// Labelled with this process, so that `docker::sweep_leftovers` can remove it if we die.
-fn labelled<I: testcontainers::Image>(image: I) -> testcontainers::ContainerRequest<I> {
+fn labelled<I: Image>(image: impl Into<ContainerRequest<I>>) -> ContainerRequest<I> {
     image.with_label(OWNER_PID_LABEL, std::process::id().to_string()).with_label(OWNER_HOST_LABEL, docker::hostname())
 }
 
-fn owned<I: testcontainers::Image>(image: I, network: &str) -> testcontainers::ContainerRequest<I> {
+fn owned<I: Image>(image: impl Into<ContainerRequest<I>>, network: &str) -> ContainerRequest<I> {
     labelled(image).with_network(network).with_startup_timeout(Duration::from_mins(1))
 }
 
@@ -139,6 +133,7 @@ impl Stack {
     /// Builds or reuses the images, then starts Redis, the proxy (for [`Topology::ThroughProxy`])
     /// and the backends on a network of their own.
     pub async fn start(options: StackOptions) -> Result<Self> {
+        options.backend.validate().map_err(Error::Setup)?;
         let docker = docker::client()?;
         let images = images::prepare(docker).await?;
         docker::sweep_leftovers().await?;
@@ -157,19 +152,19 @@ impl Stack {
 
         let proxy = match options.topology {
             Topology::ThroughProxy => {
-                let image = ToxiproxyImage::new(&images.toxiproxy.name, &images.toxiproxy.tag);
-                let container = owned(image, &network).with_mapped_port(0, 8474.tcp()).start().await?;
+                let image = Toxiproxy::default().with_name(&images.toxiproxy.name).with_tag(&images.toxiproxy.tag);
+                let container = owned(image, &network).with_mapped_port(0, CONTROL_PORT).start().await?;
                 docker::attach_alias(&network, container.id(), "toxiproxy").await?;
-                let port = container.get_host_port_ipv4(8474.tcp()).await?;
-                let api = Toxiproxy::new(format!("http://127.0.0.1:{port}"));
-                api.create_proxy(REDIS_PROXY, &format!("0.0.0.0:{PROXY_LISTEN_PORT}"), "redis:6379").await?;
+                let api = ToxiproxyClient::for_container(&container).await?;
+                let upstream = format!("redis:{}", REDIS_PORT.as_u16());
+                api.create_proxy(REDIS_PROXY, &format!("0.0.0.0:{PROXY_LISTEN_PORT}"), &upstream).await?;
                 Some((container, api))
             }
             Topology::Direct => None,
         };
         let redis_url = match options.topology {
             Topology::ThroughProxy => format!("redis://toxiproxy:{PROXY_LISTEN_PORT}/0"),
-            Topology::Direct => "redis://redis:6379/0".to_owned(),
+            Topology::Direct => format!("redis://redis:{}/0", REDIS_PORT.as_u16()),
         };
 
         let mut backends = Vec::with_capacity(options.replicas);
@@ -182,17 +177,17 @@ impl Stack {
                 &options.backend.with_redis_url(&redis_url),
             );
             let container = owned(image, &network)
-                .with_mapped_port(0, 8080.tcp())
+                .with_mapped_port(0, backend::HTTP_PORT)
                 .with_log_consumer(move |frame: &LogFrame| sink.push(frame))
                 .start()
                 .await?;
-            let port = container.get_host_port_ipv4(8080.tcp()).await?;
+            let port = container.get_host_port_ipv4(backend::HTTP_PORT).await?;
             let address = docker::address_on(&network, container.id()).await?;
             backends.push(BackendNode {
                 client: BackendClient::new(format!("http://127.0.0.1:{port}")),
                 address,
                 logs,
-                container,
+                _container: container,
             });
         }
 
@@ -229,15 +224,11 @@ impl Stack {
     }
 
     /// The proxy's API. Only [`Topology::ThroughProxy`] has one.
-    pub fn toxiproxy(&self) -> Result<&Toxiproxy> {
+    pub fn toxiproxy(&self) -> Result<&ToxiproxyClient> {
         self.proxy
             .as_ref()
             .map(|(_, api)| api)
             .ok_or_else(|| Error::Setup("this stack has no proxy (Topology::Direct)".to_owned()))
-    }
-
-    pub fn redis_container_id(&self) -> &str {
-        self.redis.id()
     }
 
     /// Runs `redis-cli` inside the Redis container.

@@ -100,6 +100,9 @@ mod tests {
     #[test]
     fn the_docker_build_context_holds_every_member_once() {
         let entries = build_context_entries().unwrap();
-        assert_eq!(entries, ["Cargo.toml", "Cargo.lock", "backend", "chaos", "e2e", "testkit"]);
+        assert_eq!(
+            entries,
+            ["Cargo.toml", "Cargo.lock", "backend", "chaos", "e2e", "plancheck", "testcontainers-toxiproxy", "testkit"]
+        );
     }
 }

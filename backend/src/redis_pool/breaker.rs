@@ -73,6 +73,7 @@ impl Breaker {
         breaker
     }
 
+    #[cfg(test)]
     pub fn state(&self) -> BreakerState {
         self.lock().state
     }

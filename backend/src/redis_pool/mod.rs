@@ -18,7 +18,6 @@ use redis::aio::MultiplexedConnection;
 use secrecy::ExposeSecret as _;
 use tokio::time::Instant;
 
-pub use breaker::BreakerState;
 pub use error::RedisError;
 
 use crate::config::RedisSettings;
@@ -106,10 +105,6 @@ impl RedisPool {
 
     pub fn settings(&self) -> &RedisSettings {
         &self.inner.settings
-    }
-
-    pub fn breaker_state(&self) -> BreakerState {
-        self.inner.breaker.state()
     }
 
     /// Copies the pool's live numbers into the gauges, just before a scrape.

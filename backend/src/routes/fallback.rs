@@ -1,4 +1,4 @@
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
 
 pub async fn not_found() -> ApiError {
     ApiError::NotFound

@@ -1,7 +1,60 @@
-//! HTTP handlers, one file per resource.
+//! The HTTP boundary: the route table and its layers, one file per resource, the middleware, and
+//! the one error type every handler answers with.
 
+pub mod error;
 pub mod fallback;
 pub mod health;
 pub mod metrics;
+pub mod middleware;
 pub mod register;
 pub mod users;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::state::AppState;
+use error::ApiError;
+
+/// Registration bodies are three short strings; anything near this size is abuse.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let register = post(register::register)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::limit_registrations));
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/livez", get(health::livez))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/auth/register", register)
+        .route("/api/v1/users/{id}", get(users::find))
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_http_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request| {
+                            let request_id = request
+                                .headers()
+                                .get("x-request-id")
+                                .and_then(|value| value.to_str().ok())
+                                .unwrap_or_default();
+                            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(HandleErrorLayer::new(|_: BoxError| async { ApiError::RequestTimeout }))
+                .timeout(state.settings.http.request_timeout),
+        )
+        .with_state(state)
+}

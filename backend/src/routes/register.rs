@@ -6,9 +6,10 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use serde_json::Value;
 
-use crate::error::ApiError;
 use crate::registration::{Registration, hash_password};
-use crate::startup::{AppState, MAX_BODY_BYTES};
+use crate::routes::MAX_BODY_BYTES;
+use crate::routes::error::ApiError;
+use crate::state::AppState;
 use crate::users::{Created, NewUser, User};
 
 /// A JSON body whose transport-level problems are mapped onto [`ApiError`], so that even a wrong
@@ -35,7 +36,7 @@ pub async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<User>), ApiError> {
-    let registration = Registration::from_json(&body)?;
+    let registration = Registration::from_json(&body).map_err(ApiError::Validation)?;
     let password_hash = hash_password(registration.password, &state.password_hashing).await?;
     let new_user = NewUser { email: registration.email, name: registration.name, password_hash };
     match state.users.create(new_user).await? {

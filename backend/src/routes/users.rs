@@ -2,8 +2,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::routes::error::ApiError;
+use crate::state::AppState;
 use crate::users::User;
 
 /// `GET /api/v1/users/{id}`: an idempotent read, so it is retried through short Redis outages.

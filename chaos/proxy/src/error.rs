@@ -27,12 +27,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, format!("missing required field: {field}"))
     }
 
-    pub fn proxy_not_found(name: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, format!("proxy not found: {name}"))
+    pub fn proxy_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "proxy not found")
     }
 
-    pub fn proxy_exists(name: &str) -> Self {
-        Self::new(StatusCode::CONFLICT, format!("proxy already exists: {name}"))
+    pub fn proxy_exists() -> Self {
+        Self::new(StatusCode::CONFLICT, "proxy already exists")
     }
 
     pub fn invalid_stream() -> Self {
@@ -46,12 +46,12 @@ impl ApiError {
         )
     }
 
-    pub fn toxic_exists(name: &str) -> Self {
-        Self::new(StatusCode::CONFLICT, format!("toxic already exists: {name}"))
+    pub fn toxic_exists() -> Self {
+        Self::new(StatusCode::CONFLICT, "toxic already exists")
     }
 
-    pub fn toxic_not_found(name: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, format!("toxic not found: {name}"))
+    pub fn toxic_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "toxic not found")
     }
 
     /// The listen address could not be bound: Toxiproxy answers 500 with the OS error.

@@ -50,14 +50,14 @@ impl ProxyStore {
     }
 
     pub async fn get(&self, name: &str) -> Result<ProxyView, ApiError> {
-        self.proxies.lock().await.get(name).map(Proxy::view).ok_or_else(|| ApiError::proxy_not_found(name))
+        self.proxies.lock().await.get(name).map(Proxy::view).ok_or_else(ApiError::proxy_not_found)
     }
 
     pub async fn create(&self, input: ProxyInput) -> Result<ProxyView, ApiError> {
         let mut proxies = self.proxies.lock().await;
         let mut proxy = Proxy::from_input(&input, "")?;
         if proxies.contains_key(&proxy.name) {
-            return Err(ApiError::proxy_exists(&proxy.name));
+            return Err(ApiError::proxy_exists());
         }
         if input.enabled.unwrap_or(true) {
             proxy.start(self.seed).await?;
@@ -102,7 +102,7 @@ impl ProxyStore {
 
     pub async fn update(&self, name: &str, patch: ProxyPatch) -> Result<ProxyView, ApiError> {
         let mut proxies = self.proxies.lock().await;
-        let proxy = proxies.get_mut(name).ok_or_else(|| ApiError::proxy_not_found(name))?;
+        let proxy = proxies.get_mut(name).ok_or_else(ApiError::proxy_not_found)?;
         let listen = patch.listen.map_or_else(|| proxy.listen.clone(), |listen| normalize_listen(&listen));
         let upstream = patch.upstream.unwrap_or_else(|| proxy.upstream.clone());
         if upstream.is_empty() {
@@ -123,7 +123,7 @@ impl ProxyStore {
     }
 
     pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
-        let mut proxy = self.proxies.lock().await.remove(name).ok_or_else(|| ApiError::proxy_not_found(name))?;
+        let mut proxy = self.proxies.lock().await.remove(name).ok_or_else(ApiError::proxy_not_found)?;
         proxy.stop().await;
         Ok(())
     }
@@ -148,19 +148,15 @@ impl ProxyStore {
     }
 
     pub async fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicView, ApiError> {
-        self.toxics(proxy)
-            .await?
-            .into_iter()
-            .find(|toxic| toxic.name == name)
-            .ok_or_else(|| ApiError::toxic_not_found(name))
+        self.toxics(proxy).await?.into_iter().find(|toxic| toxic.name == name).ok_or_else(ApiError::toxic_not_found)
     }
 
     pub async fn add_toxic(&self, proxy: &str, input: ToxicInput) -> Result<ToxicView, ApiError> {
         let mut proxies = self.proxies.lock().await;
-        let proxy = proxies.get_mut(proxy).ok_or_else(|| ApiError::proxy_not_found(proxy))?;
+        let proxy = proxies.get_mut(proxy).ok_or_else(ApiError::proxy_not_found)?;
         let toxic = input.into_toxic()?;
         if proxy.toxics.iter().any(|existing| existing.name == toxic.name) {
-            return Err(ApiError::toxic_exists(&toxic.name));
+            return Err(ApiError::toxic_exists());
         }
         proxy.send(ToxicEventKind::AddToxic(toxic.clone())).await?;
         let view = ToxicView::from(&toxic);
@@ -170,9 +166,8 @@ impl ProxyStore {
 
     pub async fn update_toxic(&self, proxy: &str, name: &str, patch: ToxicPatch) -> Result<ToxicView, ApiError> {
         let mut proxies = self.proxies.lock().await;
-        let proxy = proxies.get_mut(proxy).ok_or_else(|| ApiError::proxy_not_found(proxy))?;
-        let index =
-            proxy.toxics.iter().position(|toxic| toxic.name == name).ok_or_else(|| ApiError::toxic_not_found(name))?;
+        let proxy = proxies.get_mut(proxy).ok_or_else(ApiError::proxy_not_found)?;
+        let index = proxy.toxics.iter().position(|toxic| toxic.name == name).ok_or_else(ApiError::toxic_not_found)?;
         let updated = patch.apply(&proxy.toxics[index])?;
         proxy.send(ToxicEventKind::UpdateToxic(updated.clone())).await?;
         let view = ToxicView::from(&updated);
@@ -182,7 +177,7 @@ impl ProxyStore {
 
     pub async fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ApiError> {
         let mut proxies = self.proxies.lock().await;
-        let proxy = proxies.get_mut(proxy).ok_or_else(|| ApiError::proxy_not_found(proxy))?;
+        let proxy = proxies.get_mut(proxy).ok_or_else(ApiError::proxy_not_found)?;
         proxy.remove_toxic(name).await
     }
 
@@ -280,8 +275,7 @@ impl Proxy {
     }
 
     async fn remove_toxic(&mut self, name: &str) -> Result<(), ApiError> {
-        let index =
-            self.toxics.iter().position(|toxic| toxic.name == name).ok_or_else(|| ApiError::toxic_not_found(name))?;
+        let index = self.toxics.iter().position(|toxic| toxic.name == name).ok_or_else(ApiError::toxic_not_found)?;
         self.send(ToxicEventKind::RemoveToxic(name.to_owned())).await?;
         self.toxics.remove(index);
         Ok(())

@@ -5,14 +5,13 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::journal::{Journal, Status};
-use crate::runner::probe_outcomes;
 
 pub fn report(journals: &[Journal]) -> String {
     let mut report = Report::new("chaos");
     for journal in journals {
         let mut suite = TestSuite::new(journal.experiment.title.clone());
         suite.set_time(journal.duration);
-        for (phase, probe) in probe_outcomes(journal) {
+        for (phase, probe) in journal.probe_outcomes() {
             let mut case = TestCase::new(
                 format!("{phase}: {}", probe.name),
                 if probe.tolerance_met {
@@ -32,11 +31,9 @@ pub fn report(journals: &[Journal]) -> String {
         if journal.status != Status::Completed {
             let mut failure = TestCaseStatus::non_success(NonSuccessKind::Error);
             let errors: Vec<String> = journal
-                .run
-                .iter()
-                .chain(&journal.rollbacks)
-                .filter_map(|activity| {
-                    activity.error.as_ref().map(|error| format!("{} {}: {error}", activity.kind, activity.name))
+                .failed_activities()
+                .map(|activity| {
+                    format!("{} {}: {}", activity.kind, activity.name, activity.error.as_deref().unwrap_or_default())
                 })
                 .collect();
             failure.set_message(format!("experiment {:?}: {}", journal.status, errors.join("; ")));

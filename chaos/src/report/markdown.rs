@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 
 use super::seconds;
 use crate::journal::{Journal, Status};
-use crate::runner::probe_outcomes;
 
 pub fn outcome(journal: &Journal) -> &'static str {
     match (journal.status, journal.deviated) {
@@ -54,10 +53,10 @@ pub fn summary(journals: &[Journal]) -> String {
         for journal in failing {
             let _ =
                 writeln!(out, "**{}** ({}, target {}):", journal.experiment.title, outcome(journal), journal.target);
-            for (phase, probe) in probe_outcomes(journal).filter(|(_, probe)| !probe.tolerance_met) {
+            for (phase, probe) in journal.probe_outcomes().filter(|(_, probe)| !probe.tolerance_met) {
                 let _ = writeln!(out, "- {phase}: {}: {}", probe.name, probe.observed);
             }
-            for activity in journal.run.iter().chain(&journal.rollbacks).filter(|activity| activity.error.is_some()) {
+            for activity in journal.failed_activities() {
                 let _ = writeln!(
                     out,
                     "- {} {}: {}",

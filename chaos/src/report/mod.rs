@@ -4,6 +4,7 @@
 pub mod junit;
 pub mod markdown;
 pub mod svg;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 

@@ -71,6 +71,7 @@ fn a_minimal_experiment_is_valid_with_defaults_filled_in() {
 #[case::path_without_slash(&VALID.replace("path = \"/health\"", "path = \"health\""), "exp.toml: steady_state.probes[0].path: must start with /, got \"health\"")]
 #[case::ip_filter_through_the_proxy(&VALID.replace("partition", "ip-filter"), "exp.toml: method[0].fault: ip-filter needs stack.topology = \"direct\"")]
 #[case::zero_rate(&format!("{VALID}\n[load]\nrate = 0\n"), "exp.toml: load.rate: must be 1 to 1000 requests per second, got 0")]
+#[case::backend_duration_the_harness_cannot_read(&format!("{VALID}\n[stack.backend]\nREDIS_OPERATION_TIMEOUT = \"two seconds\"\n"), "exp.toml: stack.backend: REDIS_OPERATION_TIMEOUT: \"two seconds\" is not a duration")]
 fn an_invalid_experiment_names_the_file_the_field_and_the_problem(#[case] text: &str, #[case] expected: &str) {
     let errors = errors(text, TargetKind::LocalStack);
     assert!(errors.iter().any(|error| error.contains(expected)), "expected {expected:?} among {errors:#?}");
@@ -90,6 +91,21 @@ fn percentiles_and_error_rates_must_be_in_range() {
     exp.toml: steady_state.probes[1].window: must be longer than zero
     exp.toml: steady_state.probes[2].max: is a share of requests, from 0 to 1, got 1.5
     ");
+}
+
+#[test]
+fn a_redis_restart_runs_in_either_topology_as_e2e_says() {
+    let through_proxy = VALID.replace("partition", "redis-restart");
+    assert!(errors(&through_proxy, TargetKind::LocalStack).is_empty());
+    let direct = format!("{through_proxy}\n[stack]\ntopology = \"direct\"\n");
+    assert!(errors(&direct, TargetKind::LocalStack).is_empty());
+}
+
+#[test]
+fn the_backend_timeouts_an_experiment_sets_are_the_ones_its_bounds_use() {
+    let text = format!("{VALID}\n[stack.backend]\nREDIS_OPERATION_TIMEOUT = \"2s\"\n");
+    let experiment = Experiment::parse("exp.toml", &text, TargetKind::LocalStack).unwrap();
+    assert_eq!(experiment.backend_config().operation_timeout(), std::time::Duration::from_secs(2));
 }
 
 #[test]

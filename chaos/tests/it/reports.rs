@@ -3,13 +3,11 @@
 use std::time::Duration;
 
 use chaos::experiment::{Experiment, TargetKind};
-use chaos::journal::{
-    Activity, ActivityStatus, FaultWindow, HealthPoint, Journal, Status, SteadyStateOutcome, SteadyStates, Timeline,
-};
-use chaos::load::Sample;
+use chaos::journal::{Activity, ActivityStatus, Journal, Status, SteadyStateOutcome, SteadyStates};
 use chaos::probe::ProbeOutcome;
 use chaos::report;
-use chaos::runner::measure;
+use chaos::stats::measure;
+use chaos::timeline::{FaultWindow, HealthPoint, Sample, Timeline};
 
 fn ms(value: u64) -> Duration {
     Duration::from_millis(value)

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use e2e::stack::REDIS_PROXY;
 use e2e::{Fault, StackOptions, Toxic};
+use testcontainers_toxiproxy::ToxicKind;
 use tracing_test::traced_test;
 
 use crate::support::stack;
@@ -19,6 +20,8 @@ async fn the_harness_logs_each_stack_and_each_fault() {
     assert!(logs_contain("healed fault: partition"));
 }
 
+/// The Toxiproxy module's container: ready on `/version`, its image substituted by the stack's
+/// (chaos-proxy here, Shopify's with `E2E_IMAGES=registry`), driven through its typed client.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_toxiproxy_module_drives_the_proxy_in_front_of_redis() {
     let stack = stack(StackOptions::default()).await;
@@ -29,11 +32,11 @@ async fn the_toxiproxy_module_drives_the_proxy_in_front_of_redis() {
     assert_eq!((proxy.upstream.as_str(), proxy.enabled), ("redis:6379", true));
 
     let toxic = Toxic::latency(Duration::from_millis(10)).named("probe");
-    let added = toxiproxy.add_toxic(REDIS_PROXY, &toxic).await.unwrap();
-    assert_eq!(added["name"], "probe");
-    let updated = toxiproxy.update_toxic(REDIS_PROXY, "probe", serde_json::json!({"latency": 20})).await.unwrap();
-    assert_eq!(updated["attributes"]["latency"], 20);
-    assert_eq!(toxiproxy.proxy(REDIS_PROXY).await.unwrap().toxics.len(), 1);
+    assert_eq!(toxiproxy.add_toxic(REDIS_PROXY, &toxic).await.unwrap(), toxic);
+    let slower =
+        Toxic { kind: ToxicKind::Latency { latency: Duration::from_millis(20), jitter: Duration::ZERO }, ..toxic };
+    assert_eq!(toxiproxy.update_toxic(REDIS_PROXY, &slower).await.unwrap(), slower);
+    assert_eq!(toxiproxy.proxy(REDIS_PROXY).await.unwrap().toxics, [slower]);
 
     assert!(!toxiproxy.set_enabled(REDIS_PROXY, false).await.unwrap().enabled);
     toxiproxy.reset().await.unwrap();
@@ -41,7 +44,7 @@ async fn the_toxiproxy_module_drives_the_proxy_in_front_of_redis() {
     assert!(reset.enabled && reset.toxics.is_empty());
 
     let error = toxiproxy.remove_toxic(REDIS_PROXY, "probe").await.unwrap_err();
-    assert!(error.to_string().contains("404"), "{error}");
+    assert_eq!(error.status(), Some(404), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,4 +16,3 @@ mod pool;
 mod replicas;
 mod restart;
 mod support;
-mod terraform;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! terraform plan -out plan.bin && terraform show -json plan.bin > plan.json
-//! cargo run -p e2e --bin plancheck -- plan.json [--expect SNAPSHOT] [--format json]
+//! cargo run -p plancheck -- plan.json [--expect SNAPSHOT] [--format json]
 //! ```
 //!
 //! Exit status: 0 when the plan is good, 1 on policy violations or a snapshot mismatch, 2 when
@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use e2e::plan::report::Report;
-use e2e::plan::{Plan, PolicyConfig, check};
+use plancheck::report::Report;
+use plancheck::{Plan, PolicyConfig, check};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {

@@ -4,18 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use e2e::plan::{self, Plan, PolicyConfig};
+use plancheck::{self as plan, Plan, PolicyConfig};
 use rstest::rstest;
 
-fn workspace() -> PathBuf {
-    e2e::workspace::root()
-}
+use crate::{crate_dir, fixture, workspace};
 
 /// The local terraform, or a failure that says how to get it: these tests never skip.
 fn terraform() -> PathBuf {
-    e2e::prerequisites::which("terraform").unwrap_or_else(|| {
-        panic!("terraform is not on PATH: install Terraform 1.5+ (or link `tofu` as terraform) to check infra/")
-    })
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("terraform")).find(|path| path.is_file()))
+        .unwrap_or_else(|| {
+            panic!("terraform is not on PATH: install Terraform 1.5+ (or link `tofu` as terraform) to check infra/")
+        })
 }
 
 fn run_terraform(dir: &Path, args: &[&str]) -> Output {
@@ -39,7 +39,7 @@ fn run_terraform(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn expected_snapshots<T>(check: impl FnOnce() -> T) -> T {
-    insta::with_settings!({snapshot_path => "../../../fixtures/expected", prepend_module_to_snapshot => false}, { check() })
+    insta::with_settings!({snapshot_path => "../fixtures/expected", prepend_module_to_snapshot => false}, { check() })
 }
 
 #[test]
@@ -93,7 +93,7 @@ resource "scaleway_redis_cluster" "main" {
 
 #[test]
 fn each_synthetic_plan_normalises_to_its_expected_snapshot() {
-    insta::glob!("../../../fixtures/plans", "synthetic-*.json", |path| {
+    insta::glob!("../fixtures/plans", "synthetic-*.json", |path| {
         let plan = Plan::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
         expected_snapshots(|| insta::assert_json_snapshot!("plan", plan::snapshot(&plan)));
     });
@@ -107,7 +107,7 @@ fn each_synthetic_plan_normalises_to_its_expected_snapshot() {
 #[case::redis_url_public("synthetic-redis-url-public.json", &[("redis-url-private", "scaleway_container.backend", "environment_variables.REDIS_URL", "51.159.10.20 is a public address")])]
 #[case::network_missing("synthetic-private-network-missing.json", &[("private-network-present", "scaleway_vpc_private_network.*", "resource", "no private network")])]
 fn each_bad_plan_fails_with_its_own_message(#[case] file: &str, #[case] expected: &[(&str, &str, &str, &str)]) {
-    let text = std::fs::read_to_string(workspace().join("fixtures/plans").join(file)).unwrap();
+    let text = std::fs::read_to_string(fixture(file)).unwrap();
     let violations = plan::check(&Plan::parse(&text).unwrap(), &PolicyConfig::default());
     assert_eq!(violations.len(), expected.len(), "{violations:#?}");
     for (violation, (policy, address, attribute, reason)) in violations.iter().zip(expected) {
@@ -175,14 +175,14 @@ fn real_terraform_plan_json_is_read_with_replace_and_delete_actions() {
 }
 
 fn plancheck(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plancheck")).current_dir(workspace()).args(args).output().expect("plancheck runs")
+    Command::new(env!("CARGO_BIN_EXE_plancheck")).current_dir(crate_dir()).args(args).output().expect("plancheck runs")
 }
 
 #[test]
 fn plancheck_exits_0_for_a_good_plan_and_1_for_violations() {
-    let good = plancheck(&["fixtures/plans/synthetic-migration.json"]);
+    let good = plancheck(&["tests/fixtures/plans/synthetic-migration.json"]);
     assert_eq!(good.status.code(), Some(0), "{}", String::from_utf8_lossy(&good.stdout));
-    let bad = plancheck(&["fixtures/plans/synthetic-redis-deleted.json"]);
+    let bad = plancheck(&["tests/fixtures/plans/synthetic-redis-deleted.json"]);
     assert_eq!(bad.status.code(), Some(1));
     let text = String::from_utf8_lossy(&bad.stdout);
     assert!(
@@ -193,10 +193,10 @@ fn plancheck_exits_0_for_a_good_plan_and_1_for_violations() {
 
 #[test]
 fn plancheck_exits_2_on_unreadable_input_with_one_line_naming_it() {
-    let missing = plancheck(&["fixtures/plans/no-such-plan.json"]);
+    let missing = plancheck(&["tests/fixtures/plans/no-such-plan.json"]);
     assert_eq!(missing.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(stderr.starts_with("plancheck: cannot read fixtures/plans/no-such-plan.json"), "{stderr}");
+    assert!(stderr.starts_with("plancheck: cannot read tests/fixtures/plans/no-such-plan.json"), "{stderr}");
 
     let dir = tempfile::tempdir().unwrap();
     let future = dir.path().join("future.json");
@@ -208,7 +208,7 @@ fn plancheck_exits_2_on_unreadable_input_with_one_line_naming_it() {
 
 #[test]
 fn plancheck_json_output_lists_resources_and_violations() {
-    let output = plancheck(&["fixtures/plans/synthetic-public-acl.json", "--format", "json"]);
+    let output = plancheck(&["tests/fixtures/plans/synthetic-public-acl.json", "--format", "json"]);
     assert_eq!(output.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["violations"][0]["policy"], "no-public-acl");
@@ -218,12 +218,12 @@ fn plancheck_json_output_lists_resources_and_violations() {
 
 #[test]
 fn plancheck_compares_with_an_expected_snapshot_and_shows_a_readable_diff() {
-    let expected = "fixtures/expected/plan@synthetic-migration.json.snap";
-    let matching = plancheck(&["fixtures/plans/synthetic-migration.json", "--expect", expected]);
+    let expected = "tests/fixtures/expected/plan@synthetic-migration.json.snap";
+    let matching = plancheck(&["tests/fixtures/plans/synthetic-migration.json", "--expect", expected]);
     assert_eq!(matching.status.code(), Some(0), "{}", String::from_utf8_lossy(&matching.stdout));
     assert!(String::from_utf8_lossy(&matching.stdout).contains("snapshot: matches the expected one"));
 
-    let drifted = plancheck(&["fixtures/plans/synthetic-redis-url-public.json", "--expect", expected]);
+    let drifted = plancheck(&["tests/fixtures/plans/synthetic-redis-url-public.json", "--expect", expected]);
     assert_eq!(drifted.status.code(), Some(1));
     let text = String::from_utf8_lossy(&drifted.stdout);
     assert!(text.contains("-        \"REDIS_URL\": \"redis://gift_genie@172.16.0.10:6379/0\""), "{text}");

@@ -10,13 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::redis_pool::RedisError;
-
-/// One field that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
+use crate::registration::{FieldError, HashError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -84,6 +78,12 @@ impl ApiError {
 impl From<RedisError> for ApiError {
     fn from(error: RedisError) -> Self {
         Self::Unavailable(error)
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(error: HashError) -> Self {
+        Self::Internal(error.into())
     }
 }
 
