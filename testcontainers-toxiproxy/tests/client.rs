@@ -22,7 +22,7 @@ async fn server() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(chaos_proxy::serve(listener, Arc::new(ProxyStore::new(Some(1))), async move {
+    tokio::spawn(chaos_proxy::serve(listener, Arc::new(ProxyStore::new(Some(1), None)), None, async move {
         let _ = signal.await;
     }));
     Server { client: ToxiproxyClient::new(format!("http://{addr}")), echo: echo().await, _shutdown: shutdown }

@@ -1,11 +1,9 @@
-//! Errors in Toxiproxy's shape: `{"error": "...", "status": N}`.
+//! Errors as Toxiproxy sends them: `{"error":"proxy not found","status":404}` and a newline, as
+//! Go's `http.Error` writes it, with its `text/plain` content type.
 
-use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-use crate::model::TOXIC_TYPES;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -39,11 +37,8 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "stream was invalid, can be either upstream or downstream")
     }
 
-    pub fn invalid_toxic_type(kind: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            format!("invalid toxic type: {kind:?}, expected one of {}", TOXIC_TYPES.join(", ")),
-        )
+    pub fn invalid_toxic_type() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid toxic type")
     }
 
     pub fn toxic_exists() -> Self {
@@ -54,28 +49,34 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "toxic not found")
     }
 
-    /// The listen address could not be bound: Toxiproxy answers 500 with the OS error.
-    pub fn listen(addr: &str, error: &std::io::Error) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("listen tcp {addr}: {error}"))
-    }
-
+    /// An error Toxiproxy did not give a status, such as a listen error: its text, as a 500.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
-    pub fn forbidden_browser() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "user agent not allowed")
+    /// The JSON of the error, as the body of most answers and inside a populate answer.
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody { error: &self.message, status: self.status.as_u16() }
     }
 }
 
 #[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    status: u16,
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    pub status: u16,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(Body { error: &self.message, status: self.status.as_u16() })).into_response()
+        text_error(self.status, format!("{}\n", crate::model::go_json(&self.body())))
     }
+}
+
+/// A body as Go's `http.Error` sends it: plain text, not to be sniffed, ending in a newline.
+pub fn text_error(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }

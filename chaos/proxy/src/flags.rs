@@ -11,24 +11,46 @@ pub struct Flags {
     pub port: u16,
     pub config: Option<PathBuf>,
     pub seed: Option<u64>,
+    pub proxy_metrics: bool,
+    pub runtime_metrics: bool,
 }
 
 impl Default for Flags {
     fn default() -> Self {
-        Self { host: "localhost".to_owned(), port: 8474, config: None, seed: None }
+        Self {
+            host: "localhost".to_owned(),
+            port: 8474,
+            config: None,
+            seed: None,
+            proxy_metrics: false,
+            runtime_metrics: false,
+        }
     }
 }
 
-pub const USAGE: &str = "usage: chaos-proxy [-host localhost] [-port 8474] [-config FILE] [-seed N]
-  -host    interface the API listens on (default localhost; 0.0.0.0 in containers)
-  -port    port the API listens on (default 8474; 0 picks a free port)
-  -config  JSON file of proxies to create at startup, as for POST /populate
-  -seed    seed for toxicity and jitter draws, for repeatable runs";
+pub const USAGE: &str = "usage: chaos-proxy [-host localhost] [-port 8474] [-config FILE] [-seed N] [-proxy-metrics] [-runtime-metrics] [-version]
+  -host             interface the API listens on (default localhost; 0.0.0.0 in containers)
+  -port             port the API listens on (default 8474; 0 picks a free port)
+  -config           JSON file of proxies to create at startup, as for POST /populate
+  -seed             seed for toxicity and jitter draws, for repeatable runs
+  -proxy-metrics    serve toxiproxy_proxy_* byte counters on GET /metrics
+  -runtime-metrics  serve process_* metrics on GET /metrics
+  -version          print the version and exit";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     Run(Flags),
     Help,
+    Version,
+}
+
+/// Go's boolean flags: `-flag` alone is true; a value needs `=`, as in `-flag=false`.
+fn bool_value(name: &str, inline: Option<&str>) -> Result<bool, String> {
+    match inline {
+        None | Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
+        Some(other) => Err(format!("invalid boolean value {other:?} for -{name}: parse error")),
+    }
 }
 
 /// Parses the arguments after the program name. Errors name the flag and the problem.
@@ -45,6 +67,23 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         };
         if matches!(name, "h" | "help") {
             return Ok(Parsed::Help);
+        }
+        match name {
+            "proxy-metrics" => {
+                flags.proxy_metrics = bool_value(name, inline.as_deref())?;
+                continue;
+            }
+            "runtime-metrics" => {
+                flags.runtime_metrics = bool_value(name, inline.as_deref())?;
+                continue;
+            }
+            "version" => {
+                if bool_value(name, inline.as_deref())? {
+                    return Ok(Parsed::Version);
+                }
+                continue;
+            }
+            _ => {}
         }
         let value = match inline {
             Some(value) => value,
@@ -112,6 +151,15 @@ mod tests {
     fn a_bad_command_line_names_the_flag(#[case] args: &[&str], #[case] expected: &str) {
         let error = run(args).unwrap_err();
         assert!(error.starts_with(expected), "{error}");
+    }
+
+    #[test]
+    fn metrics_flags_are_go_booleans() {
+        let Ok(Parsed::Run(flags)) = run(&["-proxy-metrics", "-runtime-metrics=false"]) else { panic!() };
+        assert!(flags.proxy_metrics);
+        assert!(!flags.runtime_metrics);
+        assert_eq!(run(&["-version"]), Ok(Parsed::Version));
+        assert!(run(&["-proxy-metrics=maybe"]).unwrap_err().contains("invalid boolean value"));
     }
 
     #[test]

@@ -1,36 +1,55 @@
-//! A Toxiproxy-compatible fault proxy: Toxiproxy 2.12's HTTP API, served over the noxious
-//! engine (forked in `chaos/noxious`), so that fault-injection tests run where Shopify's image
+//! A Toxiproxy-compatible fault proxy: Toxiproxy 2.12's HTTP API over a data plane of its own
+//! that follows Toxiproxy's link model, so that fault-injection tests run where Shopify's image
 //! cannot be pulled.
 
 pub mod api;
+pub mod engine;
 pub mod error;
 pub mod flags;
+pub mod metrics;
 pub mod model;
+pub mod request_id;
 pub mod store;
 
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
+use metrics::Metrics;
 use store::ProxyStore;
 
 /// Creates the proxies listed in a populate file (`-config`), as Toxiproxy does at startup.
 pub async fn populate_from_file(store: &ProxyStore, path: &Path) -> anyhow::Result<usize> {
     use anyhow::Context as _;
     let body = tokio::fs::read(path).await.with_context(|| format!("cannot read -config {}", path.display()))?;
-    let inputs = model::parse_body(&body).with_context(|| format!("-config {} is not a proxy list", path.display()))?;
-    let created =
-        store.populate(inputs).await.with_context(|| format!("cannot create the proxies of {}", path.display()))?;
-    Ok(created.len())
+    let list = model::ProxyFields::decode_list(&body)
+        .with_context(|| format!("-config {} is not a proxy list", path.display()))?;
+    let populated = store.populate(list).await;
+    match populated.error {
+        Some(error) => Err(error).with_context(|| format!("cannot create the proxies of {}", path.display())),
+        None => Ok(populated.proxies.len()),
+    }
+}
+
+/// The runtime the server runs on, and its benchmark with it. Its worker count comes from
+/// `CHAOS_PROXY_WORKERS` (default: one per CPU); 0 runs everything on the calling thread.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::env::var("CHAOS_PROXY_WORKERS").ok().and_then(|value| value.parse::<usize>().ok());
+    match workers {
+        Some(0) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Some(workers) => tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build(),
+        None => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then stops every proxy.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<ProxyStore>,
+    metrics: Option<Arc<Metrics>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let result = axum::serve(listener, api::router(Arc::clone(&store))).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, api::router(Arc::clone(&store), metrics)).with_graceful_shutdown(shutdown).await;
     store.stop_all().await;
     result
 }

@@ -1,22 +1,329 @@
-//! The JSON shapes of Toxiproxy 2.12's API, and their validation.
+//! Toxiproxy's JSON, read as Go's `encoding/json` reads it into Toxiproxy's structs, and written
+//! as `json.Marshal` writes them.
+//!
+//! Toxiproxy validates almost nothing: a missing field keeps its default, `null` leaves a field
+//! as it was, unknown fields are ignored, keys match case-insensitively, and only a value of the
+//! wrong JSON type is refused, with Go's message. Clients rely on that leniency, so it is kept.
 
-use noxious::toxic::{StreamDirection, Toxic, ToxicKind};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Number, Value};
 
+use crate::engine::{Direction, Toxic, ToxicKind};
 use crate::error::ApiError;
 
-/// Longest delay any toxic may ask for: a day. Larger values would overflow timers and are never
-/// what a test means.
-const MAX_MILLIS: u64 = 86_400_000;
-/// Fastest bandwidth cap, in KB/s (a terabyte per second): beyond it the limit is meaningless.
-const MAX_RATE: u64 = 1_000_000_000;
-
-/// The toxic types this server knows, as Toxiproxy spells them.
+/// The toxic types this server knows, as Toxiproxy registers them.
 pub const TOXIC_TYPES: [&str; 8] =
     ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"];
 
-/// A proxy as the API shows it.
+/// The first JSON value of a body, as `json.Decoder.Decode` reads it: what follows is ignored.
+fn first_value(body: &[u8]) -> Result<Value, ApiError> {
+    match serde_json::Deserializer::from_slice(body).into_iter::<Value>().next() {
+        None => Err(ApiError::bad_request_body("EOF")),
+        Some(Ok(value)) => Ok(value),
+        Some(Err(error)) if error.is_eof() => Err(ApiError::bad_request_body("unexpected EOF")),
+        Some(Err(error)) => Err(ApiError::bad_request_body(&error.to_string())),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Go's `UnmarshalTypeError`: `json: cannot unmarshal number into Go struct field Proxy.name of
+/// type string`.
+fn type_error(value: &Value, go_struct: &str, field: &str, go_type: &str) -> ApiError {
+    let found = json_type(value);
+    ApiError::bad_request_body(&format!(
+        "json: cannot unmarshal {found} into Go struct field {go_struct}.{field} of type {go_type}"
+    ))
+}
+
+/// The same for a number that does not fit the field, which Go names with its text:
+/// `cannot unmarshal number 1.5 into Go struct field LatencyToxic.attributes.latency of type int64`.
+fn range_error(number: &Number, go_struct: &str, field: &str, go_type: &str) -> ApiError {
+    ApiError::bad_request_body(&format!(
+        "json: cannot unmarshal number {number} into Go struct field {go_struct}.{field} of type {go_type}"
+    ))
+}
+
+/// The fields of a JSON object, looked up as Go does: an exact key first, then any case.
+struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    go_struct: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    fn of(value: &'a Value, go_struct: &'static str, go_value: &str) -> Result<Self, ApiError> {
+        match value {
+            Value::Object(object) => Ok(Self { object, go_struct }),
+            other => Err(ApiError::bad_request_body(&format!(
+                "json: cannot unmarshal {} into Go value of type {go_value}",
+                json_type(other)
+            ))),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.object
+            .get(key)
+            .or_else(|| self.object.iter().find(|(name, _)| name.eq_ignore_ascii_case(key)).map(|(_, value)| value))
+    }
+
+    /// Overwrites `target` with the field, if present and not null.
+    fn string(&self, key: &str, target: &mut String) -> Result<(), ApiError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(text)) => {
+                target.clone_from(text);
+                Ok(())
+            }
+            Some(other) => Err(type_error(other, self.go_struct, key, "string")),
+        }
+    }
+
+    fn bool(&self, key: &str, target: &mut bool) -> Result<(), ApiError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::Bool(flag)) => {
+                *target = *flag;
+                Ok(())
+            }
+            Some(other) => Err(type_error(other, self.go_struct, key, "bool")),
+        }
+    }
+
+    fn f32(&self, key: &str, target: &mut f32) -> Result<(), ApiError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::Number(number)) => {
+                let wide = number.as_f64().unwrap_or(f64::INFINITY);
+                if wide.abs() > f64::from(f32::MAX) {
+                    return Err(range_error(number, self.go_struct, key, "float32"));
+                }
+                #[allow(clippy::cast_possible_truncation)] // the range is checked above; precision is float32's
+                {
+                    *target = wide as f32;
+                }
+                Ok(())
+            }
+            Some(other) => Err(type_error(other, self.go_struct, key, "float32")),
+        }
+    }
+
+    /// An `int64` (or Go `int`) attribute: whole numbers only, as Go parses them.
+    fn i64(&self, key: &str, target: &mut i64, path: &str) -> Result<(), ApiError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::Number(number)) => {
+                *target = number.as_i64().ok_or_else(|| range_error(number, self.go_struct, path, "int64"))?;
+                Ok(())
+            }
+            Some(other) => Err(type_error(other, self.go_struct, path, "int64")),
+        }
+    }
+}
+
+/// A proxy's fields as the API takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyFields {
+    pub name: String,
+    pub listen: String,
+    pub upstream: String,
+    pub enabled: bool,
+}
+
+impl ProxyFields {
+    /// Decodes `body` over `self`, as Toxiproxy decodes a request over a struct holding the
+    /// defaults (enabled for a new proxy, the current values for an update).
+    pub fn decode(mut self, body: &[u8]) -> Result<Self, ApiError> {
+        let value = first_value(body)?;
+        self.decode_value(&value)?;
+        Ok(self)
+    }
+
+    fn decode_value(&mut self, value: &Value) -> Result<(), ApiError> {
+        let fields = Fields::of(value, "Proxy", "toxiproxy.Proxy")?;
+        fields.string("name", &mut self.name)?;
+        fields.string("listen", &mut self.listen)?;
+        fields.string("upstream", &mut self.upstream)?;
+        fields.bool("enabled", &mut self.enabled)
+    }
+
+    /// The body of `POST /populate`: proxies with `enabled` defaulting to true, checked for a
+    /// name and an upstream before any is created.
+    pub fn decode_list(body: &[u8]) -> Result<Vec<Self>, ApiError> {
+        let value = first_value(body)?;
+        let Value::Array(items) = &value else {
+            return Err(ApiError::bad_request_body(&format!(
+                "json: cannot unmarshal {} into Go value of type []toxiproxy.Proxy",
+                json_type(&value)
+            )));
+        };
+        let mut proxies = Vec::with_capacity(items.len());
+        for item in items {
+            let mut proxy = Self { name: String::new(), listen: String::new(), upstream: String::new(), enabled: true };
+            proxy.decode_value(item)?;
+            proxies.push(proxy);
+        }
+        for (index, proxy) in proxies.iter().enumerate() {
+            if proxy.name.is_empty() {
+                return Err(ApiError::missing_field(&format!("name at proxy {}", index + 1)));
+            }
+            if proxy.upstream.is_empty() {
+                return Err(ApiError::missing_field(&format!("upstream at proxy {}", index + 1)));
+            }
+        }
+        Ok(proxies)
+    }
+}
+
+/// A toxic request as Toxiproxy's first decoding pass reads it: everything but the attributes,
+/// which are read once the type is known.
+#[derive(Debug, Clone)]
+pub struct ToxicRequest {
+    pub name: String,
+    pub kind: String,
+    /// As given: Toxiproxy matches it case-insensitively but keeps the caller's spelling.
+    pub stream: String,
+    pub direction: Direction,
+    pub toxicity: f32,
+    attributes: Option<Value>,
+}
+
+impl ToxicRequest {
+    /// Reads a new toxic: downstream and fully toxic by default, named `<type>_<stream>`.
+    pub fn decode(body: &[u8]) -> Result<Self, ApiError> {
+        let value = first_value(body)?;
+        let fields = Fields::of(&value, "ToxicWrapper", "toxics.ToxicWrapper")?;
+        let mut request = Self {
+            name: String::new(),
+            kind: String::new(),
+            stream: "downstream".to_owned(),
+            direction: Direction::Downstream,
+            toxicity: 1.0,
+            attributes: None,
+        };
+        fields.string("name", &mut request.name)?;
+        fields.string("type", &mut request.kind)?;
+        fields.string("stream", &mut request.stream)?;
+        fields.f32("toxicity", &mut request.toxicity)?;
+        match fields.get("attributes") {
+            None | Some(Value::Null) => {}
+            Some(attributes @ Value::Object(_)) => request.attributes = Some(attributes.clone()),
+            Some(other) => return Err(type_error(other, "ToxicWrapper", "attributes", "toxics.NoopToxic")),
+        }
+        request.direction = match request.stream.to_lowercase().as_str() {
+            "downstream" => Direction::Downstream,
+            "upstream" => Direction::Upstream,
+            _ => return Err(ApiError::invalid_stream()),
+        };
+        if request.name.is_empty() {
+            request.name = format!("{}_{}", request.kind, request.stream);
+        }
+        if !TOXIC_TYPES.contains(&request.kind.as_str()) {
+            return Err(ApiError::invalid_toxic_type());
+        }
+        Ok(request)
+    }
+
+    /// The toxic, its attributes read over their zero values.
+    pub fn into_toxic(self) -> Result<Toxic, ApiError> {
+        let kind = read_attributes(&zero_kind(&self.kind), self.attributes.as_ref())?;
+        Ok(Toxic { name: self.name, kind, toxicity: self.toxicity })
+    }
+}
+
+/// The body of a toxic update: attributes and toxicity read over the current ones.
+pub fn decode_toxic_update(current: &Toxic, body: &[u8]) -> Result<Toxic, ApiError> {
+    let value = first_value(body)?;
+    let fields = Fields::of(
+        &value,
+        "",
+        "struct { Attributes interface {} \"json:\\\"attributes\\\"\"; Toxicity float32 \"json:\\\"toxicity\\\"\" }",
+    )?;
+    let mut toxicity = current.toxicity;
+    fields.f32("toxicity", &mut toxicity)?;
+    let kind = read_attributes(&current.kind, fields.get("attributes"))?;
+    Ok(Toxic { name: current.name.clone(), kind, toxicity })
+}
+
+fn zero_kind(kind: &str) -> ToxicKind {
+    match kind {
+        "latency" => ToxicKind::Latency { latency: 0, jitter: 0 },
+        "bandwidth" => ToxicKind::Bandwidth { rate: 0 },
+        "slow_close" => ToxicKind::SlowClose { delay: 0 },
+        "timeout" => ToxicKind::Timeout { timeout: 0 },
+        "reset_peer" => ToxicKind::ResetPeer { timeout: 0 },
+        "slicer" => ToxicKind::Slicer { average_size: 0, size_variation: 0, delay: 0 },
+        "limit_data" => ToxicKind::LimitData { bytes: 0 },
+        _ => ToxicKind::Noop,
+    }
+}
+
+/// Decodes `attributes` over `kind`, field by field, as Go decodes into the toxic's struct.
+fn read_attributes(kind: &ToxicKind, attributes: Option<&Value>) -> Result<ToxicKind, ApiError> {
+    let Some(attributes @ Value::Object(_)) = attributes else {
+        return match attributes {
+            None | Some(Value::Null) => Ok(kind.clone()),
+            Some(other) => Err(type_error(other, "", "attributes", "interface {}")),
+        };
+    };
+    let go_struct = match kind {
+        ToxicKind::Noop => "NoopToxic",
+        ToxicKind::Latency { .. } => "LatencyToxic",
+        ToxicKind::Bandwidth { .. } => "BandwidthToxic",
+        ToxicKind::SlowClose { .. } => "SlowCloseToxic",
+        ToxicKind::Timeout { .. } => "TimeoutToxic",
+        ToxicKind::ResetPeer { .. } => "ResetToxic",
+        ToxicKind::Slicer { .. } => "SlicerToxic",
+        ToxicKind::LimitData { .. } => "LimitDataToxic",
+    };
+    let fields = Fields::of(attributes, go_struct, go_struct)?;
+    let mut kind = kind.clone();
+    let field = |key: &str, target: &mut i64| fields.i64(key, target, &format!("attributes.{key}"));
+    match &mut kind {
+        ToxicKind::Noop => {}
+        ToxicKind::Latency { latency, jitter } => {
+            field("latency", latency)?;
+            field("jitter", jitter)?;
+        }
+        ToxicKind::Bandwidth { rate } => field("rate", rate)?,
+        ToxicKind::SlowClose { delay } => field("delay", delay)?,
+        ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => field("timeout", timeout)?,
+        ToxicKind::Slicer { average_size, size_variation, delay } => {
+            field("average_size", average_size)?;
+            field("size_variation", size_variation)?;
+            field("delay", delay)?;
+        }
+        ToxicKind::LimitData { bytes } => field("bytes", bytes)?,
+    }
+    Ok(kind)
+}
+
+/// Attributes whose zero value is probably a mistake: named in a warning when the toxic is
+/// created or updated, since Toxiproxy accepts them silently.
+pub fn suspicious_attributes(kind: &ToxicKind) -> Vec<&'static str> {
+    match *kind {
+        ToxicKind::Latency { latency, jitter } if latency <= 0 && jitter <= 0 => vec!["latency"],
+        ToxicKind::Bandwidth { rate } if rate <= 0 => vec!["rate (data is held for good, as in Toxiproxy)"],
+        ToxicKind::Slicer { average_size, .. } if average_size <= 0 => vec!["average_size (slices of one byte)"],
+        ToxicKind::Slicer { average_size, size_variation, .. } if size_variation >= average_size => {
+            vec!["size_variation (not below average_size)"]
+        }
+        ToxicKind::SlowClose { delay } if delay <= 0 => vec!["delay"],
+        ToxicKind::LimitData { bytes } if bytes <= 0 => vec!["bytes (the first data closes the connection)"],
+        _ => Vec::new(),
+    }
+}
+
+/// A proxy as the API shows it, fields in Toxiproxy's order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProxyView {
     pub name: String,
@@ -26,178 +333,80 @@ pub struct ProxyView {
     pub toxics: Vec<ToxicView>,
 }
 
-/// A toxic as the API shows it.
+/// A toxic as the API shows it, fields in Toxiproxy's order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToxicView {
+    pub attributes: Attributes,
     pub name: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub stream: &'static str,
+    pub stream: String,
+    #[serde(serialize_with = "go_float32")]
     pub toxicity: f32,
-    pub attributes: Value,
 }
 
-impl From<&Toxic> for ToxicView {
-    fn from(toxic: &Toxic) -> Self {
-        let attributes = match serde_json::to_value(toxic.kind) {
-            Ok(Value::Object(mut tagged)) => tagged.remove("attributes").unwrap_or_else(|| Value::Object(Map::new())),
-            _ => Value::Object(Map::new()),
-        };
+impl ToxicView {
+    pub fn new(toxic: &Toxic, stream: &str) -> Self {
         Self {
+            attributes: Attributes(toxic.kind.clone()),
             name: toxic.name.clone(),
-            kind: toxic.kind.get_name(),
-            stream: stream_name(toxic.direction),
+            kind: toxic.kind.type_name(),
+            stream: stream.to_owned(),
             toxicity: toxic.toxicity,
-            attributes,
         }
     }
 }
 
-pub fn stream_name(direction: StreamDirection) -> &'static str {
-    match direction {
-        StreamDirection::Upstream => "upstream",
-        StreamDirection::Downstream => "downstream",
-    }
-}
+/// A toxic's attributes, in the order of its Go struct's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attributes(pub ToxicKind);
 
-/// The body of `POST /proxies` and one element of `POST /populate`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProxyInput {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub listen: String,
-    #[serde(default)]
-    pub upstream: String,
-    pub enabled: Option<bool>,
-}
-
-/// The body of `PATCH /proxies/{proxy}`: absent fields keep their current value.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ProxyPatch {
-    pub listen: Option<String>,
-    pub upstream: Option<String>,
-    pub enabled: Option<bool>,
-}
-
-/// The body of `POST /proxies/{proxy}/toxics`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ToxicInput {
-    #[serde(default)]
-    pub name: String,
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    pub stream: Option<String>,
-    pub toxicity: Option<f32>,
-    #[serde(default)]
-    pub attributes: Option<Value>,
-}
-
-/// The body of `PATCH /proxies/{proxy}/toxics/{toxic}`: attributes are merged into the current
-/// ones, as Toxiproxy decodes the body over a copy of the toxic.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ToxicPatch {
-    pub toxicity: Option<f32>,
-    pub attributes: Option<Value>,
-}
-
-/// Parses a request body, naming the problem as Toxiproxy does: `bad request body: ...`.
-pub fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| ApiError::bad_request_body(&error.to_string()))
-}
-
-/// `host:port`, with Go's `:port` shorthand for every interface.
-pub fn normalize_listen(listen: &str) -> String {
-    if listen.is_empty() {
-        "127.0.0.1:0".to_owned()
-    } else if listen.starts_with(':') {
-        format!("0.0.0.0{listen}")
-    } else {
-        listen.to_owned()
-    }
-}
-
-impl ToxicInput {
-    /// Turns the request into a toxic for the engine, or says what is wrong with it.
-    pub fn into_toxic(self) -> Result<Toxic, ApiError> {
-        let direction = match self.stream.as_deref().unwrap_or("downstream") {
-            "upstream" => StreamDirection::Upstream,
-            "downstream" => StreamDirection::Downstream,
-            _ => return Err(ApiError::invalid_stream()),
-        };
-        if !TOXIC_TYPES.contains(&self.kind.as_str()) {
-            return Err(ApiError::invalid_toxic_type(&self.kind));
-        }
-        let toxicity = check_toxicity(self.toxicity.unwrap_or(1.0))?;
-        let kind = toxic_kind(&self.kind, self.attributes.unwrap_or_else(|| Value::Object(Map::new())))?;
-        let name = if self.name.is_empty() { format!("{}_{}", self.kind, stream_name(direction)) } else { self.name };
-        Ok(Toxic { kind, name, toxicity, direction })
-    }
-}
-
-impl ToxicPatch {
-    /// Applies the patch to a copy of `current`.
-    pub fn apply(self, current: &Toxic) -> Result<Toxic, ApiError> {
-        let mut attributes = ToxicView::from(current).attributes;
-        if let (Value::Object(existing), Some(Value::Object(changes))) = (&mut attributes, self.attributes) {
-            existing.extend(changes);
-        }
-        let kind = toxic_kind(current.kind.get_name(), attributes)?;
-        let toxicity = check_toxicity(self.toxicity.unwrap_or(current.toxicity))?;
-        Ok(Toxic { kind, toxicity, ..current.clone() })
-    }
-}
-
-fn check_toxicity(toxicity: f32) -> Result<f32, ApiError> {
-    if (0.0..=1.0).contains(&toxicity) {
-        Ok(toxicity)
-    } else {
-        Err(ApiError::bad_request_body(&format!("toxicity must be between 0 and 1, got {toxicity}")))
-    }
-}
-
-/// Reads `attributes` for a toxic of type `kind` and checks their ranges.
-fn toxic_kind(kind: &str, attributes: Value) -> Result<ToxicKind, ApiError> {
-    let mut tagged = Map::new();
-    tagged.insert("type".to_owned(), Value::String(kind.to_owned()));
-    if kind != "noop" {
-        tagged.insert("attributes".to_owned(), attributes);
-    }
-    let parsed: ToxicKind = serde_json::from_value(Value::Object(tagged))
-        .map_err(|error| ApiError::bad_request_body(&format!("{kind} attributes: {error}")))?;
-    let too_long = |name: &str, value: u64| {
-        (value > MAX_MILLIS)
-            .then(|| format!("{kind} attribute {name} must be at most {MAX_MILLIS} (one day), got {value}"))
-    };
-    let problem = match parsed {
-        ToxicKind::Latency { latency, jitter } => too_long("latency", latency).or_else(|| too_long("jitter", jitter)),
-        ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => too_long("timeout", timeout),
-        ToxicKind::SlowClose { delay } => too_long("delay", delay),
-        ToxicKind::Bandwidth { rate } => {
-            (rate > MAX_RATE).then(|| format!("bandwidth attribute rate must be at most {MAX_RATE} KB/s, got {rate}"))
-        }
-        ToxicKind::Slicer { average_size, size_variation, delay } => {
-            if average_size == 0 {
-                Some("slicer attribute average_size must be at least 1".to_owned())
-            } else if size_variation >= average_size {
-                Some(format!(
-                    "slicer attribute size_variation must be smaller than average_size ({size_variation} >= {average_size})"
-                ))
-            } else if delay > MAX_MILLIS * 1000 {
-                Some(format!(
-                    "slicer attribute delay must be at most {} microseconds (one day), got {delay}",
-                    MAX_MILLIS * 1000
-                ))
-            } else {
-                None
+impl Serialize for Attributes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let fields: Vec<(&str, i64)> = match self.0 {
+            ToxicKind::Noop => Vec::new(),
+            ToxicKind::Latency { latency, jitter } => vec![("latency", latency), ("jitter", jitter)],
+            ToxicKind::Bandwidth { rate } => vec![("rate", rate)],
+            ToxicKind::SlowClose { delay } => vec![("delay", delay)],
+            ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => vec![("timeout", timeout)],
+            ToxicKind::Slicer { average_size, size_variation, delay } => {
+                vec![("average_size", average_size), ("size_variation", size_variation), ("delay", delay)]
             }
+            ToxicKind::LimitData { bytes } => vec![("bytes", bytes)],
+        };
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for (key, value) in fields {
+            map.serialize_entry(key, &value)?;
         }
-        ToxicKind::LimitData { .. } | ToxicKind::Noop => None,
-    };
-    match problem {
-        Some(problem) => Err(ApiError::bad_request_body(&problem)),
-        None => Ok(parsed),
+        map.end()
     }
+}
+
+/// A float32 as Go's `json.Marshal` writes it: `1` for one, `0.25`, `1e-7`.
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with hands over a reference
+fn go_float32<S: Serializer>(value: &f32, serializer: S) -> Result<S::Ok, S::Error> {
+    #[allow(clippy::cast_possible_truncation)] // only whole values of modest size take this path
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        return serializer.serialize_i64(*value as i64);
+    }
+    let text = if value.abs() < 1e-6 || value.abs() >= 1e21 { format!("{value:e}") } else { format!("{value}") };
+    let number: Number = text.parse().map_err(serde::ser::Error::custom)?;
+    number.serialize(serializer)
+}
+
+/// JSON as Go's `json.Marshal` writes it: compact, with `<`, `>`, `&`, U+2028 and U+2029
+/// escaped, so that a name holding them reads back the same in every client.
+pub fn go_json<T: Serialize>(value: &T) -> String {
+    let text = serde_json::to_string(value).expect("API views serialise");
+    if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return text;
+    }
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 #[cfg(test)]
@@ -207,63 +416,112 @@ mod tests {
 
     use super::*;
 
-    fn toxic(body: Value) -> Result<Toxic, ApiError> {
-        serde_json::from_value::<ToxicInput>(body).unwrap().into_toxic()
+    fn toxic(body: &Value) -> Result<Toxic, ApiError> {
+        ToxicRequest::decode(body.to_string().as_bytes())?.into_toxic()
+    }
+
+    #[rstest]
+    #[case::null_attributes(json!({"type": "latency", "attributes": null}))]
+    #[case::empty_attributes(json!({"type": "latency", "attributes": {}}))]
+    #[case::no_attributes(json!({"type": "latency"}))]
+    #[case::unknown_attributes(json!({"type": "latency", "attributes": {"lag": 5}}))]
+    fn missing_attributes_are_zero_values_as_in_toxiproxy(#[case] body: Value) {
+        assert_eq!(toxic(&body).unwrap().kind, ToxicKind::Latency { latency: 0, jitter: 0 });
     }
 
     #[test]
-    fn a_toxic_defaults_to_downstream_full_toxicity_and_a_type_stream_name() {
-        let toxic = toxic(json!({"type": "latency", "attributes": {"latency": 100}})).unwrap();
-        assert_eq!(toxic.name, "latency_downstream");
-        assert_eq!(toxic.direction, StreamDirection::Downstream);
-        assert!((toxic.toxicity - 1.0).abs() < f32::EPSILON);
-        assert_eq!(toxic.kind, ToxicKind::Latency { latency: 100, jitter: 0 });
-    }
-
-    #[test]
-    fn a_toxic_is_shown_with_toxiproxy_field_names() {
-        let shown = ToxicView::from(
-            &toxic(json!({"type": "timeout", "stream": "upstream", "toxicity": 0.5, "attributes": {"timeout": 0}}))
-                .unwrap(),
-        );
+    fn a_toxic_takes_toxiproxys_defaults_and_keeps_the_callers_spelling_of_the_stream() {
+        let request = ToxicRequest::decode(br#"{"type": "bandwidth", "stream": "UPSTREAM"}"#).unwrap();
+        assert_eq!((request.name.as_str(), request.direction), ("bandwidth_UPSTREAM", Direction::Upstream));
+        let defaults = ToxicRequest::decode(br#"{"type": "noop"}"#).unwrap();
         assert_eq!(
-            serde_json::to_value(shown).unwrap(),
-            json!({"name": "timeout_upstream", "type": "timeout", "stream": "upstream", "toxicity": 0.5, "attributes": {"timeout": 0}})
+            (defaults.name.as_str(), defaults.stream.as_str(), defaults.toxicity),
+            ("noop_downstream", "downstream", 1.0)
         );
     }
 
+    #[test]
+    fn keys_match_in_any_case_and_what_follows_the_first_value_is_ignored() {
+        let request =
+            ToxicRequest::decode(br#"{"Type": "timeout", "NAME": "t", "attributes": {"Timeout": 7}} trailing"#)
+                .unwrap();
+        assert_eq!(request.name, "t");
+        assert_eq!(request.into_toxic().unwrap().kind, ToxicKind::Timeout { timeout: 7 });
+    }
+
     #[rstest]
-    #[case::unknown_type(json!({"type": "explode"}), "invalid toxic type")]
-    #[case::missing_type(json!({"attributes": {"latency": 1}}), "invalid toxic type")]
-    #[case::bad_stream(json!({"type": "latency", "stream": "sideways", "attributes": {"latency": 1}}), "stream was invalid")]
-    #[case::missing_attribute(json!({"type": "latency", "attributes": {}}), "missing field `latency`")]
-    #[case::negative_attribute(json!({"type": "timeout", "attributes": {"timeout": -1}}), "invalid value")]
-    #[case::attribute_of_wrong_type(json!({"type": "bandwidth", "attributes": {"rate": "fast"}}), "invalid type")]
-    #[case::toxicity_above_one(json!({"type": "latency", "toxicity": 1.5, "attributes": {"latency": 1}}), "toxicity must be between 0 and 1")]
-    #[case::toxicity_below_zero(json!({"type": "latency", "toxicity": -0.1, "attributes": {"latency": 1}}), "toxicity must be between 0 and 1")]
-    #[case::latency_over_a_day(json!({"type": "latency", "attributes": {"latency": 86_400_001}}), "at most 86400000")]
-    #[case::slicer_of_zero(json!({"type": "slicer", "attributes": {"average_size": 0}}), "average_size must be at least 1")]
-    #[case::slicer_variation_too_big(json!({"type": "slicer", "attributes": {"average_size": 4, "size_variation": 4}}), "must be smaller than average_size")]
-    fn a_bad_toxic_is_refused_with_a_message_that_names_the_problem(#[case] body: Value, #[case] expected: &str) {
-        let error = toxic(body).unwrap_err();
-        assert!(error.message.contains(expected), "{}", error.message);
+    #[case::empty_body("", "bad request body: EOF")]
+    #[case::string_for_a_number(
+        r#"{"type": "latency", "attributes": {"latency": "fast"}}"#,
+        "bad request body: json: cannot unmarshal string into Go struct field LatencyToxic.attributes.latency of type int64"
+    )]
+    #[case::fraction_for_an_integer(
+        r#"{"type": "latency", "attributes": {"latency": 1.5}}"#,
+        "bad request body: json: cannot unmarshal number 1.5 into Go struct field LatencyToxic.attributes.latency of type int64"
+    )]
+    #[case::number_for_a_name(
+        r#"{"type": "latency", "name": 5}"#,
+        "bad request body: json: cannot unmarshal number into Go struct field ToxicWrapper.name of type string"
+    )]
+    #[case::not_an_object(
+        "[1]",
+        "bad request body: json: cannot unmarshal array into Go value of type toxics.ToxicWrapper"
+    )]
+    #[case::bad_stream(
+        r#"{"type": "latency", "stream": "sideways"}"#,
+        "stream was invalid, can be either upstream or downstream"
+    )]
+    #[case::explicitly_empty_stream(
+        r#"{"type": "latency", "stream": ""}"#,
+        "stream was invalid, can be either upstream or downstream"
+    )]
+    #[case::unknown_type(r#"{"type": "explode"}"#, "invalid toxic type")]
+    fn what_toxiproxy_refuses_is_refused_with_its_message(#[case] body: &str, #[case] expected: &str) {
+        let error = ToxicRequest::decode(body.as_bytes()).and_then(ToxicRequest::into_toxic).unwrap_err();
+        assert_eq!(error.message, expected);
     }
 
     #[test]
-    fn a_patch_merges_attributes_and_keeps_name_type_and_stream() {
-        let current =
-            toxic(json!({"name": "slow", "type": "latency", "attributes": {"latency": 100, "jitter": 10}})).unwrap();
-        let patch: ToxicPatch = serde_json::from_value(json!({"attributes": {"latency": 500}})).unwrap();
-        let updated = patch.apply(&current).unwrap();
-        assert_eq!(updated.kind, ToxicKind::Latency { latency: 500, jitter: 10 });
-        assert_eq!(updated.name, "slow");
+    fn out_of_range_values_are_accepted_as_toxiproxy_accepts_them() {
+        let slicer =
+            toxic(&json!({"type": "slicer", "toxicity": 1.5, "attributes": {"average_size": 4, "size_variation": 9}}))
+                .unwrap();
+        assert_eq!(slicer.kind, ToxicKind::Slicer { average_size: 4, size_variation: 9, delay: 0 });
+        assert!((slicer.toxicity - 1.5).abs() < f32::EPSILON);
+        assert_eq!(
+            toxic(&json!({"type": "latency", "attributes": {"latency": -5}})).unwrap().kind,
+            ToxicKind::Latency { latency: -5, jitter: 0 }
+        );
     }
 
-    #[rstest]
-    #[case::empty("", "127.0.0.1:0")]
-    #[case::go_shorthand(":26379", "0.0.0.0:26379")]
-    #[case::explicit("localhost:1234", "localhost:1234")]
-    fn listen_addresses_accept_go_forms(#[case] given: &str, #[case] expected: &str) {
-        assert_eq!(normalize_listen(given), expected);
+    #[test]
+    fn an_update_merges_over_the_current_toxic() {
+        let current =
+            toxic(&json!({"type": "latency", "toxicity": 0.5, "attributes": {"latency": 100, "jitter": 10}})).unwrap();
+        let updated = decode_toxic_update(&current, br#"{"attributes": {"latency": 500}}"#).unwrap();
+        assert_eq!(updated.kind, ToxicKind::Latency { latency: 500, jitter: 10 });
+        assert!((updated.toxicity - 0.5).abs() < f32::EPSILON);
+        let nulled = decode_toxic_update(&current, br#"{"attributes": null, "toxicity": null}"#).unwrap();
+        assert_eq!(nulled, current);
+    }
+
+    #[test]
+    fn views_are_written_as_json_marshal_writes_them() {
+        let toxic =
+            toxic(&json!({"name": "a<b", "type": "latency", "toxicity": 0.2, "attributes": {"latency": 1}})).unwrap();
+        assert_eq!(
+            go_json(&ToxicView::new(&toxic, "downstream")),
+            r#"{"attributes":{"latency":1,"jitter":0},"name":"a\u003cb","type":"latency","stream":"downstream","toxicity":0.2}"#
+        );
+        let whole = Toxic { toxicity: 1.0, ..toxic.clone() };
+        assert!(go_json(&ToxicView::new(&whole, "downstream")).ends_with(r#""toxicity":1}"#));
+    }
+
+    #[test]
+    fn a_populate_list_is_checked_for_names_and_upstreams_before_anything_is_created() {
+        let error = ProxyFields::decode_list(br#"[{"name": "one", "upstream": "x:1"}, {"name": ""}]"#).unwrap_err();
+        assert_eq!(error.message, "missing required field: name at proxy 2");
+        let proxies = ProxyFields::decode_list(br#"[{"name": "one", "upstream": "x:1"}]"#).unwrap();
+        assert!(proxies[0].enabled, "enabled by default");
     }
 }

@@ -1,48 +1,47 @@
-//! The proxies the server manages, each driven by a noxious proxy runner.
+//! The proxies the server manages, and their toxics, with the semantics of Toxiproxy's
+//! `ProxyCollection`, `Proxy` and `ToxicCollection`.
 //!
-//! Every change is validated in full before anything is touched, so a bad request leaves the
-//! state as it was. One lock serialises changes, as Toxiproxy's collection locks do.
+//! One lock serialises changes. A toxic change returns once every open connection follows it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use noxious::proxy::{ProxyConfig, ProxyRunner, Runner as _, Toxics};
-use noxious::signal::{Close, Stop, Stopper};
-use noxious::socket::TcpListener;
-use noxious::toxic::{StreamDirection, Toxic, ToxicEvent, ToxicEventKind, ToxicEventResult};
 use tokio::sync::Mutex;
 
+use crate::engine::{Chains, Direction, ProxySpec, RunningProxy, Toxic, ToxicKind, resolve_address};
 use crate::error::ApiError;
-use crate::model::{ProxyInput, ProxyPatch, ProxyView, ToxicInput, ToxicPatch, ToxicView, normalize_listen};
+use crate::metrics::ProxyMetrics;
+use crate::model::{self, ProxyFields, ProxyView, ToxicRequest, ToxicView};
 
 #[derive(Debug, Default)]
 pub struct ProxyStore {
     proxies: Mutex<BTreeMap<String, Proxy>>,
     /// `-seed`: makes toxicity and jitter draws repeatable.
     seed: Option<u64>,
+    metrics: Option<Arc<ProxyMetrics>>,
 }
 
 #[derive(Debug)]
 struct Proxy {
     name: String,
-    /// The requested address until the proxy first listens, then the address it bound.
+    /// As given until the proxy first listens, then the address it bound, as in Toxiproxy.
     listen: String,
     upstream: String,
-    /// In the order they were added; the engine keeps one chain per direction.
-    toxics: Vec<Toxic>,
-    running: Option<Running>,
+    /// Toxics in the order they were added, each with the stream as the caller spelled it.
+    toxics: Vec<(Arc<Toxic>, Direction, String)>,
+    running: Option<RunningProxy>,
 }
 
-/// A listening proxy: the handles that change its toxics and stop it.
+/// The answer to `POST /populate`: the proxies created or kept, and the error that stopped it.
 #[derive(Debug)]
-struct Running {
-    events: bmrng::RequestSender<ToxicEvent, ToxicEventResult>,
-    stopper: Stopper,
-    stopped: Close,
+pub struct Populated {
+    pub proxies: Vec<ProxyView>,
+    pub error: Option<ApiError>,
 }
 
 impl ProxyStore {
-    pub fn new(seed: Option<u64>) -> Self {
-        Self { proxies: Mutex::default(), seed }
+    pub fn new(seed: Option<u64>, metrics: Option<Arc<ProxyMetrics>>) -> Self {
+        Self { proxies: Mutex::default(), seed, metrics }
     }
 
     pub async fn list(&self) -> BTreeMap<String, ProxyView> {
@@ -53,69 +52,78 @@ impl ProxyStore {
         self.proxies.lock().await.get(name).map(Proxy::view).ok_or_else(ApiError::proxy_not_found)
     }
 
-    pub async fn create(&self, input: ProxyInput) -> Result<ProxyView, ApiError> {
+    pub async fn create(&self, fields: ProxyFields) -> Result<ProxyView, ApiError> {
+        if fields.name.is_empty() {
+            return Err(ApiError::missing_field("name"));
+        }
+        if fields.upstream.is_empty() {
+            return Err(ApiError::missing_field("upstream"));
+        }
         let mut proxies = self.proxies.lock().await;
-        let mut proxy = Proxy::from_input(&input, "")?;
-        if proxies.contains_key(&proxy.name) {
+        if proxies.contains_key(&fields.name) {
             return Err(ApiError::proxy_exists());
         }
-        if input.enabled.unwrap_or(true) {
-            proxy.start(self.seed).await?;
+        let mut proxy = Proxy::new(&fields);
+        if fields.enabled {
+            proxy.start(self).await?;
         }
         let view = proxy.view();
         proxies.insert(proxy.name.clone(), proxy);
         Ok(view)
     }
 
-    /// Creates or replaces several proxies at once. Proxies whose listen and upstream addresses
-    /// are unchanged are kept as they are, connections and toxics included.
-    pub async fn populate(&self, inputs: Vec<ProxyInput>) -> Result<Vec<ProxyView>, ApiError> {
+    /// Creates, keeps or replaces each proxy of the list in turn, as Toxiproxy's `PopulateJson`:
+    /// a proxy whose listen address resolves to the existing one's and whose upstream is the
+    /// same is kept, toxics and connections included; another by that name is replaced. The
+    /// first failure stops the list; what was done before it stays.
+    pub async fn populate(&self, list: Vec<ProxyFields>) -> Populated {
         let mut proxies = self.proxies.lock().await;
-        let mut planned = Vec::with_capacity(inputs.len());
-        for (index, input) in inputs.iter().enumerate() {
-            let proxy = Proxy::from_input(input, &format!(" at proxy {}", index + 1))?;
-            if planned.iter().any(|(other, _): &(Proxy, bool)| other.name == proxy.name) {
-                return Err(ApiError::bad_request_body(&format!("duplicate proxy name {:?}", proxy.name)));
+        let mut views = Vec::with_capacity(list.len());
+        for fields in list {
+            if let Some(existing) = proxies.get(&fields.name) {
+                match existing.differs(&fields).await {
+                    Ok(false) => {
+                        views.push(existing.view());
+                        continue;
+                    }
+                    Ok(true) => {}
+                    Err(error) => return Populated { proxies: views, error: Some(error) },
+                }
             }
-            planned.push((proxy, input.enabled.unwrap_or(true)));
-        }
-        let mut views = Vec::with_capacity(planned.len());
-        for (mut proxy, enabled) in planned {
-            if let Some(existing) = proxies.get(&proxy.name)
-                && existing.listen == normalize_listen(&proxy.listen)
-                && existing.upstream == proxy.upstream
-            {
-                views.push(existing.view());
-                continue;
-            }
-            if let Some(mut replaced) = proxies.remove(&proxy.name) {
+            if let Some(mut replaced) = proxies.remove(&fields.name) {
                 replaced.stop().await;
             }
-            if enabled {
-                proxy.start(self.seed).await?;
+            let mut proxy = Proxy::new(&fields);
+            if fields.enabled
+                && let Err(error) = proxy.start(self).await
+            {
+                return Populated { proxies: views, error: Some(error) };
             }
             views.push(proxy.view());
             proxies.insert(proxy.name.clone(), proxy);
         }
-        Ok(views)
+        Populated { proxies: views, error: None }
     }
 
-    pub async fn update(&self, name: &str, patch: ProxyPatch) -> Result<ProxyView, ApiError> {
+    /// Applies `PATCH /proxies/{proxy}`: the body is read over the proxy's current listen,
+    /// upstream and enabled; a new address restarts it, `enabled` starts or stops it.
+    pub async fn update(&self, name: &str, body: &[u8]) -> Result<ProxyView, ApiError> {
         let mut proxies = self.proxies.lock().await;
         let proxy = proxies.get_mut(name).ok_or_else(ApiError::proxy_not_found)?;
-        let listen = patch.listen.map_or_else(|| proxy.listen.clone(), |listen| normalize_listen(&listen));
-        let upstream = patch.upstream.unwrap_or_else(|| proxy.upstream.clone());
-        if upstream.is_empty() {
-            return Err(ApiError::missing_field("upstream"));
-        }
-        let enabled = patch.enabled.unwrap_or(proxy.running.is_some());
-        if listen != proxy.listen || upstream != proxy.upstream {
+        let current = ProxyFields {
+            name: proxy.name.clone(),
+            listen: proxy.listen.clone(),
+            upstream: proxy.upstream.clone(),
+            enabled: proxy.running.is_some(),
+        };
+        let input = current.decode(body)?;
+        if proxy.differs(&input).await? {
             proxy.stop().await;
-            proxy.listen = listen;
-            proxy.upstream = upstream;
+            proxy.listen = input.listen;
+            proxy.upstream = input.upstream;
         }
-        match (enabled, proxy.running.is_some()) {
-            (true, false) => proxy.start(self.seed).await?,
+        match (input.enabled, proxy.running.is_some()) {
+            (true, false) => proxy.start(self).await?,
             (false, true) => proxy.stop().await,
             _ => {}
         }
@@ -132,13 +140,11 @@ impl ProxyStore {
     pub async fn reset(&self) -> Result<(), ApiError> {
         let mut proxies = self.proxies.lock().await;
         for proxy in proxies.values_mut() {
-            let names: Vec<String> = proxy.toxics.iter().map(|toxic| toxic.name.clone()).collect();
-            for name in names {
-                proxy.remove_toxic(&name).await?;
-            }
             if proxy.running.is_none() {
-                proxy.start(self.seed).await?;
+                proxy.start(self).await?;
             }
+            proxy.toxics.clear();
+            proxy.apply().await;
         }
         Ok(())
     }
@@ -148,37 +154,50 @@ impl ProxyStore {
     }
 
     pub async fn toxic(&self, proxy: &str, name: &str) -> Result<ToxicView, ApiError> {
-        self.toxics(proxy).await?.into_iter().find(|toxic| toxic.name == name).ok_or_else(ApiError::toxic_not_found)
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(proxy).ok_or_else(ApiError::proxy_not_found)?;
+        proxy.find(name).map(|(toxic, _, stream)| ToxicView::new(toxic, stream)).ok_or_else(ApiError::toxic_not_found)
     }
 
-    pub async fn add_toxic(&self, proxy: &str, input: ToxicInput) -> Result<ToxicView, ApiError> {
+    /// Adds the toxic a `POST /proxies/{proxy}/toxics` body describes, in Toxiproxy's order of
+    /// checks: the body, the stream, the type, a duplicate name, then the attributes.
+    pub async fn add_toxic(&self, proxy: &str, body: &[u8]) -> Result<ToxicView, ApiError> {
         let mut proxies = self.proxies.lock().await;
         let proxy = proxies.get_mut(proxy).ok_or_else(ApiError::proxy_not_found)?;
-        let toxic = input.into_toxic()?;
-        if proxy.toxics.iter().any(|existing| existing.name == toxic.name) {
+        let request = ToxicRequest::decode(body)?;
+        if proxy.find(&request.name).is_some() {
             return Err(ApiError::toxic_exists());
         }
-        proxy.send(ToxicEventKind::AddToxic(toxic.clone())).await?;
-        let view = ToxicView::from(&toxic);
-        proxy.toxics.push(toxic);
+        let (direction, stream) = (request.direction, request.stream.clone());
+        let toxic = Arc::new(request.into_toxic()?);
+        warn_if_suspicious(&proxy.name, &toxic);
+        let view = ToxicView::new(&toxic, &stream);
+        proxy.toxics.push((toxic, direction, stream));
+        proxy.apply().await;
         Ok(view)
     }
 
-    pub async fn update_toxic(&self, proxy: &str, name: &str, patch: ToxicPatch) -> Result<ToxicView, ApiError> {
+    pub async fn update_toxic(&self, proxy: &str, name: &str, body: &[u8]) -> Result<ToxicView, ApiError> {
         let mut proxies = self.proxies.lock().await;
         let proxy = proxies.get_mut(proxy).ok_or_else(ApiError::proxy_not_found)?;
-        let index = proxy.toxics.iter().position(|toxic| toxic.name == name).ok_or_else(ApiError::toxic_not_found)?;
-        let updated = patch.apply(&proxy.toxics[index])?;
-        proxy.send(ToxicEventKind::UpdateToxic(updated.clone())).await?;
-        let view = ToxicView::from(&updated);
-        proxy.toxics[index] = updated;
+        let index =
+            proxy.toxics.iter().position(|(toxic, ..)| toxic.name == name).ok_or_else(ApiError::toxic_not_found)?;
+        let updated = Arc::new(model::decode_toxic_update(&proxy.toxics[index].0, body)?);
+        warn_if_suspicious(&proxy.name, &updated);
+        let view = ToxicView::new(&updated, &proxy.toxics[index].2);
+        proxy.toxics[index].0 = updated;
+        proxy.apply().await;
         Ok(view)
     }
 
     pub async fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ApiError> {
         let mut proxies = self.proxies.lock().await;
         let proxy = proxies.get_mut(proxy).ok_or_else(ApiError::proxy_not_found)?;
-        proxy.remove_toxic(name).await
+        let index =
+            proxy.toxics.iter().position(|(toxic, ..)| toxic.name == name).ok_or_else(ApiError::toxic_not_found)?;
+        proxy.toxics.remove(index);
+        proxy.apply().await;
+        Ok(())
     }
 
     /// Stops every proxy, for a clean shutdown.
@@ -189,95 +208,95 @@ impl ProxyStore {
     }
 }
 
+fn warn_if_suspicious(proxy: &str, toxic: &Toxic) {
+    for attribute in model::suspicious_attributes(&toxic.kind) {
+        tracing::warn!(
+            proxy,
+            toxic = toxic.name,
+            kind = toxic.kind.type_name(),
+            "toxic attribute {attribute} is zero or less"
+        );
+    }
+    if matches!(toxic.kind, ToxicKind::Timeout { .. }) && toxic.toxicity <= 0.0 {
+        tracing::warn!(proxy, toxic = toxic.name, "toxicity {} never applies the toxic", toxic.toxicity);
+    }
+}
+
 impl Proxy {
-    /// Validates the fields every proxy needs; `position` locates the proxy in a populate list.
-    fn from_input(input: &ProxyInput, position: &str) -> Result<Self, ApiError> {
-        if input.name.is_empty() {
-            return Err(ApiError::missing_field(&format!("name{position}")));
-        }
-        if input.upstream.is_empty() {
-            return Err(ApiError::missing_field(&format!("upstream{position}")));
-        }
-        Ok(Self {
-            name: input.name.clone(),
-            listen: normalize_listen(&input.listen),
-            upstream: input.upstream.clone(),
+    fn new(fields: &ProxyFields) -> Self {
+        Self {
+            name: fields.name.clone(),
+            listen: fields.listen.clone(),
+            upstream: fields.upstream.clone(),
             toxics: Vec::new(),
             running: None,
-        })
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<&(Arc<Toxic>, Direction, String)> {
+        self.toxics.iter().find(|(toxic, ..)| toxic.name == name)
+    }
+
+    fn chains(&self) -> Chains {
+        let mut chains = Chains::default();
+        for (toxic, direction, _) in &self.toxics {
+            chains.of_mut(*direction).push(Arc::clone(toxic));
+        }
+        chains
     }
 
     fn view(&self) -> ProxyView {
-        let in_chain_order = self
-            .toxics
-            .iter()
-            .filter(|toxic| toxic.direction == StreamDirection::Upstream)
-            .chain(self.toxics.iter().filter(|toxic| toxic.direction == StreamDirection::Downstream));
+        // Toxiproxy lists the upstream chain, then the downstream one.
+        let toxics = Direction::BOTH
+            .into_iter()
+            .flat_map(|direction| self.toxics.iter().filter(move |(_, of, _)| *of == direction))
+            .map(|(toxic, _, stream)| ToxicView::new(toxic, stream))
+            .collect();
         ProxyView {
             name: self.name.clone(),
             listen: self.listen.clone(),
             upstream: self.upstream.clone(),
             enabled: self.running.is_some(),
-            toxics: in_chain_order.map(ToxicView::from).collect(),
+            toxics,
         }
     }
 
-    /// Binds the listen address and starts accepting clients with the current toxics.
-    async fn start(&mut self, seed: Option<u64>) -> Result<(), ApiError> {
-        let config = ProxyConfig {
+    /// Toxiproxy's `Proxy.Differs`: whether `input` names another listen address (once resolved,
+    /// so `localhost:7070` is `127.0.0.1:7070`) or another upstream.
+    async fn differs(&self, input: &ProxyFields) -> Result<bool, ApiError> {
+        let listen = resolve_address(&input.listen).await.map_err(ApiError::internal)?;
+        let same_listen =
+            self.listen == listen || resolve_address(&self.listen).await.is_ok_and(|current| current == listen);
+        let same_upstream = self.upstream == input.upstream
+            || matches!((resolve_address(&self.upstream).await, resolve_address(&input.upstream).await), (Ok(a), Ok(b)) if a == b);
+        Ok(!(same_listen && same_upstream))
+    }
+
+    async fn start(&mut self, store: &ProxyStore) -> Result<(), ApiError> {
+        let spec = ProxySpec {
             name: self.name.clone(),
             listen: self.listen.clone(),
             upstream: self.upstream.clone(),
-            enabled: true,
-            rand_seed: seed,
+            seed: store.seed,
+            metrics: store.metrics.clone(),
         };
-        let toxics = Toxics {
-            upstream: self.toxics.iter().filter(|t| t.direction == StreamDirection::Upstream).cloned().collect(),
-            downstream: self.toxics.iter().filter(|t| t.direction == StreamDirection::Downstream).cloned().collect(),
-        };
-        let (listener, info) = ProxyRunner::initialize_proxy::<TcpListener>(config, toxics)
-            .await
-            .map_err(|error| ApiError::listen(&self.listen, &error))?;
-        self.listen.clone_from(&info.config.listen);
-        let (events, receiver) = bmrng::channel(1);
-        let (stop, stopper) = Stop::new();
-        let (listener_closed, closer) = Close::new();
-        let name = self.name.clone();
-        tokio::spawn(async move {
-            if let Err(error) = ProxyRunner::run_proxy(listener, info, receiver, stop, closer).await {
-                tracing::error!(proxy = name, %error, "proxy stopped accepting clients");
-            }
-        });
-        tracing::info!(proxy = self.name, listen = self.listen, upstream = self.upstream, "started proxy");
-        self.running = Some(Running { events, stopper, stopped: listener_closed });
+        let running = RunningProxy::start(spec, Arc::new(self.chains())).await.map_err(ApiError::internal)?;
+        self.listen = running.listen.to_string();
+        self.running = Some(running);
         Ok(())
     }
 
-    /// Closes the listener and every connection; returns once the listener is closed, so that new
-    /// connects are refused from then on.
+    /// Closes the listener (new connects are refused once this returns) and every connection.
     async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
-            running.stopper.stop();
-            let _ = running.stopped.recv().await;
-            tracing::info!(proxy = self.name, "stopped proxy");
+            running.stop().await;
         }
     }
 
-    /// Applies a toxic change to the open connections. A stopped proxy picks the toxics up when
-    /// it starts again.
-    async fn send(&self, kind: ToxicEventKind) -> Result<(), ApiError> {
-        let Some(running) = &self.running else { return Ok(()) };
-        match running.events.send_receive(ToxicEvent::new(self.name.clone(), kind)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(ApiError::internal(format!("the proxy engine refused the change: {error}"))),
-            Err(_) => Err(ApiError::internal("the proxy engine stopped unexpectedly")),
+    /// Brings the open connections in line with the toxics.
+    async fn apply(&self) {
+        if let Some(running) = &self.running {
+            running.set_toxics(Arc::new(self.chains())).await;
         }
-    }
-
-    async fn remove_toxic(&mut self, name: &str) -> Result<(), ApiError> {
-        let index = self.toxics.iter().position(|toxic| toxic.name == name).ok_or_else(ApiError::toxic_not_found)?;
-        self.send(ToxicEventKind::RemoveToxic(name.to_owned())).await?;
-        self.toxics.remove(index);
-        Ok(())
     }
 }

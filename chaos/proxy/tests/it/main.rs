@@ -4,4 +4,7 @@
 mod api;
 mod client;
 mod data_plane;
+mod go_client;
+mod no_byte_lost;
 mod support;
+mod toxiproxy_api;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chaos_proxy::metrics::Metrics;
 use chaos_proxy::store::ProxyStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -19,11 +20,17 @@ pub struct ProxyServer {
 
 impl ProxyServer {
     pub async fn start() -> Self {
+        Self::start_with_metrics(false, false).await
+    }
+
+    /// A server run as with `-proxy-metrics` and `-runtime-metrics`.
+    pub async fn start_with_metrics(proxy_metrics: bool, runtime_metrics: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port for the API");
         let addr = listener.local_addr().unwrap();
         let (shutdown, signal) = oneshot::channel::<()>();
-        let store = Arc::new(ProxyStore::new(Some(7)));
-        tokio::spawn(chaos_proxy::serve(listener, store, async move {
+        let metrics = Metrics::new(proxy_metrics, runtime_metrics).map(Arc::new);
+        let store = Arc::new(ProxyStore::new(Some(7), metrics.as_ref().and_then(|metrics| metrics.proxies.clone())));
+        tokio::spawn(chaos_proxy::serve(listener, store, metrics, async move {
             let _ = signal.await;
         }));
         Self { addr, http: reqwest::Client::new(), _shutdown: shutdown }
