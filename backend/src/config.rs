@@ -18,6 +18,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub redis: RedisSettings,
     pub rate_limit: RateLimitSettings,
+    pub hashing: HashingSettings,
     pub log: LogSettings,
 }
 
@@ -26,8 +27,25 @@ pub struct HttpSettings {
     pub host: IpAddr,
     /// 0 asks the OS for a free port; the bound address is reported by [`crate::startup::App`].
     pub port: u16,
-    /// Upper bound on any request, so that no request can hold graceful shutdown forever.
+    /// Upper bound on any request once its head is in; every Redis call of the request shares
+    /// this deadline.
     pub request_timeout: Duration,
+    /// How long a client has, from the first byte of a request, to send the whole head.
+    pub header_read_timeout: Duration,
+    /// How long a connection may wait for its next request (its first, for a new one).
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// After SIGTERM, how long requests in flight may take before every connection is closed.
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingSettings {
+    /// Threads that hash passwords, each with its own preallocated argon2 memory.
+    pub workers: usize,
+    /// How long a registration may wait for a hashing thread before it is answered 503.
+    pub queue_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +68,9 @@ pub struct RedisSettings {
     pub retry: RetrySettings,
     pub health_check_interval: Duration,
     pub breaker: BreakerSettings,
+    /// A pooled connection older than this is closed instead of reused, so that the pool follows
+    /// an endpoint that moved (a failover) even when the old address still answers.
+    pub connection_max_lifetime: Duration,
     pub key_prefix: String,
 }
 
@@ -83,6 +104,9 @@ pub struct RateLimitSettings {
     /// Number of reverse proxies in front of the service whose `X-Forwarded-For` entries are
     /// trusted. 0 means the socket peer is the client.
     pub trusted_proxy_hops: usize,
+    /// IPv6 clients share one budget per network of this prefix length: one host usually
+    /// holds a whole /64.
+    pub ipv6_prefix: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +216,13 @@ impl Settings {
     /// Reads settings through `lookup`, so that tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut env = Reader { lookup: &lookup, problems: Vec::new() };
-        let settings = Self { http: env.http(), redis: env.redis(), rate_limit: env.rate_limit(), log: env.log() };
+        let settings = Self {
+            http: env.http(),
+            redis: env.redis(),
+            rate_limit: env.rate_limit(),
+            hashing: env.hashing(),
+            log: env.log(),
+        };
         if env.problems.is_empty() { Ok(settings) } else { Err(ConfigError { problems: env.problems }) }
     }
 }
@@ -203,6 +233,18 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             host: self.parsed("HOST", "0.0.0.0", "an IP address such as 0.0.0.0 or ::"),
             port: self.parsed("PORT", "8080", "a TCP port number between 0 and 65535"),
             request_timeout: self.duration("HTTP_REQUEST_TIMEOUT", Duration::from_secs(30), Bound::Positive),
+            header_read_timeout: self.duration("HTTP_HEADER_READ_TIMEOUT", Duration::from_secs(10), Bound::Positive),
+            idle_timeout: self.duration("HTTP_IDLE_TIMEOUT", Duration::from_mins(1), Bound::Positive),
+            max_connections: self.ranged("HTTP_MAX_CONNECTIONS", 1024, 1..=1_000_000),
+            shutdown_timeout: self.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(10), Bound::Positive),
+        }
+    }
+
+    fn hashing(&mut self) -> HashingSettings {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        HashingSettings {
+            workers: self.ranged("PASSWORD_HASH_WORKERS", cpus, 1..=64),
+            queue_timeout: self.duration("PASSWORD_HASH_QUEUE_TIMEOUT", Duration::from_secs(2), Bound::Positive),
         }
     }
 
@@ -249,6 +291,11 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 failure_threshold: self.ranged("REDIS_BREAKER_FAILURE_THRESHOLD", 5, 1..=1_000),
                 probe_interval: self.duration("REDIS_BREAKER_PROBE_INTERVAL", Duration::from_secs(1), Bound::Positive),
             },
+            connection_max_lifetime: self.duration(
+                "REDIS_CONNECTION_MAX_LIFETIME",
+                Duration::from_mins(5),
+                Bound::Positive,
+            ),
             key_prefix: self.optional("REDIS_KEY_PREFIX").unwrap_or_else(|| "gift-genie:".to_owned()),
         }
     }
@@ -258,6 +305,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             max_attempts: self.ranged("RATE_LIMIT_MAX_ATTEMPTS", 5, 1..=1_000_000),
             window: self.duration("RATE_LIMIT_WINDOW", Duration::from_mins(1), Bound::WholeSeconds),
             trusted_proxy_hops: self.ranged("TRUSTED_PROXY_HOPS", 0, 0..=16),
+            ipv6_prefix: self.ranged("RATE_LIMIT_IPV6_PREFIX", 64, 1..=128),
         }
     }
 
@@ -354,6 +402,10 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     }
 }
 
+/// The longest duration any setting takes: a day. Longer is never meant, and would overflow the
+/// arithmetic on instants that deadlines need.
+pub const MAX_DURATION: Duration = Duration::from_hours(24);
+
 /// Accepts `500ms`, `5s`, `1m 30s`, or a bare number of seconds such as `5` or `0.5`, the form the
 /// Python settings used.
 fn parse_duration(raw: &str, bound: Bound) -> Result<Duration, String> {
@@ -373,7 +425,13 @@ fn parse_duration(raw: &str, bound: Bound) -> Result<Duration, String> {
         Bound::ZeroAllowed | Bound::ZeroDisables => true,
         Bound::WholeSeconds => parsed.as_secs() > 0 && parsed.subsec_nanos() == 0,
     };
-    if fits { Ok(parsed) } else { Err(example.to_owned()) }
+    if !fits {
+        return Err(example.to_owned());
+    }
+    if parsed > MAX_DURATION {
+        return Err(format!("{example}, and at most 24h"));
+    }
+    Ok(parsed)
 }
 
 #[cfg(test)]

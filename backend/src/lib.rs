@@ -10,6 +10,7 @@ pub mod rate_limit;
 pub mod redis_pool;
 pub mod registration;
 pub mod routes;
+mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -37,8 +37,8 @@ impl App {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish. The request
-    /// timeout layer bounds how long that can take.
+    /// Serves until `shutdown` completes, then lets requests in flight finish for up to
+    /// `SHUTDOWN_TIMEOUT` and closes every connection still open.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let redis = self.state.redis.clone();
         tokio::spawn(async move {
@@ -46,9 +46,7 @@ impl App {
                 tracing::warn!(%error, "redis is not reachable at startup; serving anyway, and /health reports it");
             }
         });
-        let router = router(self.state);
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
+        let http = self.state.settings.http.clone();
+        crate::server::serve(self.listener, router(self.state), http, shutdown).await
     }
 }

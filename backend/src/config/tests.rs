@@ -34,7 +34,12 @@ fn defaults_match_the_python_service_that_this_replaces() {
     assert_eq!(settings.rate_limit.max_attempts, 5);
     assert_eq!(settings.rate_limit.window, Duration::from_mins(1));
     assert_eq!(settings.rate_limit.trusted_proxy_hops, 0);
+    assert_eq!(settings.rate_limit.ipv6_prefix, 64);
     assert_eq!(settings.log.format, LogFormat::Text);
+    assert_eq!(settings.http.shutdown_timeout, Duration::from_secs(10));
+    assert_eq!(settings.http.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(settings.http.idle_timeout, Duration::from_mins(1));
+    assert_eq!(settings.hashing.queue_timeout, Duration::from_secs(2));
 }
 
 #[rstest]
@@ -61,6 +66,18 @@ fn timeouts_accept_human_durations_and_bare_seconds(#[case] raw: &str, #[case] e
 #[case::window_fraction("RATE_LIMIT_WINDOW", "1.5", "expected a whole number of seconds")]
 #[case::attempts_zero("REDIS_RETRY_MAX_ATTEMPTS", "0", "expected a whole number from 1 to 10")]
 #[case::log_format("LOG_FORMAT", "xml", "expected text or json")]
+#[case::absurdly_long_timeout(
+    "REDIS_OPERATION_TIMEOUT",
+    "1e19",
+    "expected a duration greater than zero, such as 5s or 500ms, and at most 24h"
+)]
+#[case::longer_than_a_day(
+    "HTTP_REQUEST_TIMEOUT",
+    "25h",
+    "expected a duration greater than zero, such as 5s or 500ms, and at most 24h"
+)]
+#[case::ipv6_prefix_too_long("RATE_LIMIT_IPV6_PREFIX", "129", "expected a whole number from 1 to 128")]
+#[case::no_connections("HTTP_MAX_CONNECTIONS", "0", "expected a whole number from 1 to 1000000")]
 #[case::log_filter("RUST_LOG", "info,[", "expected a tracing filter")]
 #[case::url_scheme("REDIS_URL", "http://localhost:6379", "expected the redis:// or rediss:// scheme")]
 #[case::url_without_host("REDIS_URL", "redis://", "expected a host")]

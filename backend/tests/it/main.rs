@@ -7,5 +7,6 @@ mod metrics;
 mod pool;
 mod rate_limit;
 mod registration;
+mod server;
 mod support;
 mod users;
