@@ -5,6 +5,8 @@
 
 pub mod client_ip;
 pub mod config;
+pub mod deadline;
+pub mod hashing;
 pub mod metrics;
 pub mod rate_limit;
 pub mod redis_pool;

@@ -15,7 +15,8 @@ const LATENCY_BUCKETS: [f64; 14] =
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    pub method: Cow<'static, str>,
+    /// One of [`method_label`]'s answers: the label set stays fixed whatever clients send.
+    pub method: &'static str,
     /// The route template (`/api/v1/users/{id}`), never the raw path, so that cardinality stays fixed.
     pub route: Cow<'static, str>,
     pub status: u16,
@@ -23,8 +24,30 @@ pub struct HttpLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: Cow<'static, str>,
+    pub method: &'static str,
     pub route: Cow<'static, str>,
+}
+
+/// The method as a metric label: the standard methods (RFC 9110 and PATCH) by name, any other
+/// as `other`, so that invented methods cannot add series.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => "other",
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,6 +111,14 @@ pub struct RedisMetrics {
 pub struct HttpMetrics {
     pub requests: Family<HttpLabels, Counter>,
     pub duration: HistogramFamily<RouteLabels>,
+    /// `X-Forwarded-For` chains that could not name the client, so the peer was used instead.
+    pub forwarded_for_ignored: Family<ReasonLabels, Counter>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HashingMetrics {
+    pub in_progress: Gauge,
+    pub rejected: Counter,
 }
 
 impl RedisMetrics {
@@ -125,6 +156,26 @@ impl HttpMetrics {
     fn register(&self, h: &mut Registry) {
         h.register("requests", "HTTP requests by method, route and status", self.requests.clone());
         h.register("request_duration_seconds", "HTTP request latency by method and route", self.duration.clone());
+        h.register(
+            "forwarded_for_ignored",
+            "X-Forwarded-For chains ignored for the peer address, by reason (unparsable or short_chain)",
+            self.forwarded_for_ignored.clone(),
+        );
+    }
+}
+
+impl HashingMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "hashes_in_progress",
+            "Password hashes holding a worker, those whose client hung up included",
+            self.in_progress.clone(),
+        );
+        r.register(
+            "hash_rejected",
+            "Registrations turned away because no hashing worker became free in time",
+            self.rejected.clone(),
+        );
     }
 }
 
@@ -134,6 +185,7 @@ pub struct Metrics {
     pub registry: Registry,
     pub redis: RedisMetrics,
     pub http: HttpMetrics,
+    pub hashing: HashingMetrics,
 }
 
 impl Default for Metrics {
@@ -161,13 +213,18 @@ impl Metrics {
             breaker_state: Family::default(),
             breaker_opened: Counter::default(),
         };
-        let http =
-            HttpMetrics { requests: Family::default(), duration: Family::new_with_constructor(latency_histogram) };
+        let http = HttpMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+            forwarded_for_ignored: Family::default(),
+        };
+        let hashing = HashingMetrics { in_progress: Gauge::default(), rejected: Counter::default() };
 
         redis.register(registry.sub_registry_with_prefix("redis"));
         http.register(registry.sub_registry_with_prefix("http"));
+        hashing.register(registry.sub_registry_with_prefix("password"));
 
-        Self { registry, redis, http }
+        Self { registry, redis, http, hashing }
     }
 
     /// Renders every metric as OpenMetrics text.

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
+use ipnet::Ipv6Net;
 
 use crate::config::RateLimitSettings;
+use crate::deadline::Deadline;
 use crate::redis_pool::{Operation, RedisError, RedisPool, Retry};
 
 /// Counting an attempt twice would punish the client for our timeout: never retried.
@@ -50,12 +52,12 @@ impl RateLimiter {
     }
 
     /// Counts one attempt from `client` and says whether it is within the limit.
-    pub async fn check(&self, client: IpAddr) -> Result<Decision, RedisError> {
-        let key = format!("{}{client}", self.key_prefix);
+    pub async fn check(&self, client: IpAddr, deadline: Deadline) -> Result<Decision, RedisError> {
+        let key = format!("{}{}", self.key_prefix, budget_owner(client, self.settings.ipv6_prefix));
         let window_ms = u64::try_from(self.settings.window.as_millis()).unwrap_or(u64::MAX);
         let (count, ttl_ms): (u64, u64) = self
             .redis
-            .execute(COUNT_ATTEMPT, |mut connection| {
+            .execute(COUNT_ATTEMPT, deadline, |mut connection| {
                 let script = Arc::clone(&self.script);
                 let key = key.clone();
                 async move { script.key(key).arg(window_ms).invoke_async(&mut connection).await }
@@ -83,5 +85,35 @@ impl RateLimiter {
             (HeaderName::from_static("ratelimit-policy"), HeaderValue::try_from(policy_header).expect("ASCII header")),
             (HeaderName::from_static("ratelimit"), HeaderValue::try_from(state_header).expect("ASCII header")),
         ]
+    }
+}
+
+/// Who a budget belongs to: an IPv4 address, or the IPv6 network of `ipv6_prefix` bits around the
+/// address, since one host usually holds a whole /64. An IPv4-mapped IPv6 address is its IPv4
+/// address, as a dual-stack socket reports IPv4 clients that way.
+fn budget_owner(client: IpAddr, ipv6_prefix: u8) -> String {
+    match client {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => Ipv6Net::new(v6, ipv6_prefix).expect("settings keep the prefix within 1..=128").trunc().to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case::ipv4_as_is("203.0.113.9", 64, "203.0.113.9")]
+    #[case::ipv6_by_its_64("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64, "2001:db8:1:2::/64")]
+    #[case::ipv6_by_a_48("2001:db8:1:2::1", 48, "2001:db8:1::/48")]
+    #[case::ipv6_by_itself("2001:db8:1:2::1", 128, "2001:db8:1:2::1/128")]
+    #[case::ipv4_mapped_as_ipv4("::ffff:203.0.113.9", 64, "203.0.113.9")]
+    fn each_budget_has_one_owner(#[case] client: &str, #[case] prefix: u8, #[case] owner: &str) {
+        assert_eq!(budget_owner(client.parse().unwrap(), prefix), owner);
     }
 }

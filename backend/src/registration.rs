@@ -1,14 +1,14 @@
-//! What a registration request must contain, and how its password is hashed.
+//! What a registration request must contain.
 //!
 //! The body is read as a JSON object and each field checked on its own, so that one 422 lists
 //! every problem at once. Messages never repeat the submitted values: a password typed into the
 //! wrong field must not come back in a response or a log line.
 
-use argon2::{Argon2, PasswordHasher as _};
 use email_address::{EmailAddress, Options};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Map, Value};
-use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 128;
@@ -23,23 +23,12 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// Why a password could not be hashed. Neither is the client's fault.
-#[derive(Debug, thiserror::Error)]
-pub enum HashError {
-    #[error("argon2 hashing failed: {0}")]
-    Argon2(String),
-    #[error("the hashing task ended without an answer: {0}")]
-    Task(#[from] tokio::task::JoinError),
-    #[error("the hashing limiter is closed")]
-    Closed(#[from] tokio::sync::AcquireError),
-}
-
 #[derive(Debug)]
 pub struct Registration {
-    /// Trimmed and lower-cased, so that one mailbox maps to one account.
+    /// Normalised so that one mailbox maps to one account: see [`email`].
     pub email: String,
     pub password: SecretString,
-    /// Trimmed.
+    /// Trimmed, in NFC.
     pub name: String,
 }
 
@@ -78,16 +67,26 @@ fn check<T>(result: Result<T, String>, field: &'static str, problems: &mut Vec<F
     result.map_err(|message| problems.push(FieldError { field, message })).ok()
 }
 
+/// NFC, the local part lower-cased, the domain in its ASCII (punycode) form: look-alike spellings
+/// of one address (`bücher.example` and `xn--bcher-kva.example`, full-width letters, a decomposed
+/// accent) become one string, so that they map to one account.
 fn email(raw: &str) -> Result<String, String> {
-    let email = raw.trim().to_lowercase();
     let invalid = || "must be a valid email address, such as name@example.com".to_owned();
-    if email.is_empty() || email.chars().count() > EMAIL_MAX_CHARS || email.chars().any(char::is_control) {
+    let composed: String = raw.trim().nfc().collect();
+    if composed.chars().any(is_control_or_invisible) {
+        return Err(invalid());
+    }
+    let (local, domain) = composed.rsplit_once('@').ok_or_else(invalid)?;
+    let domain = idna::domain_to_ascii_strict(domain).map_err(|_| invalid())?;
+    let local: String = local.to_lowercase().nfc().collect();
+    let email = format!("{local}@{domain}");
+    if local.is_empty() || email.chars().count() > EMAIL_MAX_CHARS {
         return Err(invalid());
     }
     let options = Options::default().without_display_text().without_domain_literal();
-    let parsed = EmailAddress::parse_with_options(&email, options).map_err(|_| invalid())?;
+    EmailAddress::parse_with_options(&email, options).map_err(|_| invalid())?;
     // RFC 5322 allows `user@localhost`; nobody registers with it, and it is a common typo trap.
-    if !parsed.domain().contains('.') || parsed.domain().ends_with('.') {
+    if !domain.contains('.') || domain.ends_with('.') {
         return Err(invalid());
     }
     Ok(email)
@@ -107,30 +106,30 @@ fn password(raw: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(raw.to_owned()))
 }
 
+/// Trimmed and in NFC, so that one name has one spelling; its length is counted in characters
+/// (Unicode scalar values) of that form.
 fn name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
+    let name: String = raw.trim().nfc().collect();
     let chars = name.chars().count();
     if !(1..=NAME_MAX_CHARS).contains(&chars) {
         return Err(format!("must be 1 to {NAME_MAX_CHARS} characters long, not counting surrounding spaces"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
+    if name.chars().any(is_control_or_invisible) {
+        return Err("must not contain control characters or invisible formatting such as bidi overrides".to_owned());
     }
-    Ok(name.to_owned())
+    Ok(name)
 }
 
-/// Hashes with argon2id and its default cost, off the async runtime: a hash takes tens of
-/// milliseconds of CPU and 19 MiB of memory by design. `permits` bounds how many run at once, so
-/// that a burst of registrations queues instead of claiming a gigabyte of RAM.
-pub async fn hash_password(password: SecretString, permits: &Semaphore) -> Result<String, HashError> {
-    let _permit = permits.acquire().await?;
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.expose_secret().as_bytes())
-            .map(|hash| hash.to_string())
-            .map_err(|error| HashError::Argon2(error.to_string()))
-    })
-    .await?
+/// Control characters, and format characters and line separators: invisible, they let two names
+/// that look alike differ, or turn the text around them (bidi overrides, zero-width spaces).
+fn is_control_or_invisible(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
 }
 
 #[cfg(test)]
@@ -176,12 +175,5 @@ mod tests {
         // Eight characters, sixteen bytes.
         assert!(password("пароль12").is_ok());
         assert!(password(&"é1".repeat(65)).is_err(), "130 characters is over the limit");
-    }
-
-    #[tokio::test]
-    async fn password_hash_is_argon2id_and_does_not_contain_the_password() {
-        let hash = hash_password(SecretString::from("correct horse 1"), &Semaphore::new(1)).await.unwrap();
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(!hash.contains("correct horse"));
     }
 }

@@ -5,16 +5,16 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use crate::config::Settings;
-use crate::redis_pool::SetupError;
+use crate::deadline::Deadline;
 use crate::routes::router;
-use crate::state::AppState;
+use crate::state::{AppState, StateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
-    Redis(#[from] SetupError),
+    State(#[from] StateError),
 }
 
 /// A bound, not yet serving, application.
@@ -42,7 +42,8 @@ impl App {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let redis = self.state.redis.clone();
         tokio::spawn(async move {
-            if let Err(error) = redis.ping().await {
+            let deadline = Deadline::after(redis.settings().operation_timeout);
+            if let Err(error) = redis.check_primary(deadline).await {
                 tracing::warn!(%error, "redis is not reachable at startup; serving anyway, and /health reports it");
             }
         });

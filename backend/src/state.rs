@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
-
 use crate::config::Settings;
+use crate::hashing::PasswordHasher;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::redis_pool::{RedisPool, SetupError};
@@ -18,21 +17,31 @@ pub struct AppState {
     pub registration_limiter: RateLimiter,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
-    /// One password hash at a time per core: more would only add memory, not throughput.
-    pub password_hashing: Arc<Semaphore>,
+    pub password_hasher: PasswordHasher,
+}
+
+/// Why the state could not be built. Nothing here touches the network.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Redis(#[from] SetupError),
+    #[error("cannot start the password hashing workers: {0}")]
+    HashingWorkers(#[source] std::io::Error),
 }
 
 impl AppState {
-    pub fn new(settings: Settings) -> Result<Self, SetupError> {
+    pub fn new(settings: Settings) -> Result<Self, StateError> {
         let metrics = Arc::new(Metrics::new());
         let redis = RedisPool::new(settings.redis.clone(), metrics.redis.clone())?;
+        let password_hasher =
+            PasswordHasher::start(settings.hashing, metrics.hashing.clone()).map_err(StateError::HashingWorkers)?;
         Ok(Self {
             users: UserStore::new(redis.clone()),
             registration_limiter: RateLimiter::new(redis.clone(), settings.rate_limit, "register"),
             redis,
             metrics,
             settings: Arc::new(settings),
-            password_hashing: Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from))),
+            password_hasher,
         })
     }
 }

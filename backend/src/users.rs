@@ -7,21 +7,25 @@ use jiff::Timestamp;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::deadline::Deadline;
 use crate::redis_pool::{Operation, RedisError, RedisPool, Retry};
 
-/// Creating a user is not idempotent: a retry after a lost reply would answer 409 to the very
-/// request that created the account.
-const CREATE_USER: Operation = Operation { name: "create_user", retry: Retry::Never };
+/// Idempotent thanks to the script: a retry after a lost reply finds the email already mapped to
+/// this very user, and succeeds instead of answering 409 to the request that created the account.
+const CREATE_USER: Operation = Operation { name: "create_user", retry: Retry::Idempotent };
 const FIND_USER: Operation = Operation { name: "find_user", retry: Retry::Idempotent };
 
 /// Claims the email and writes the user in one step, so that concurrent registrations of one
-/// email produce exactly one account.
+/// email produce exactly one account. Running it again for the same user changes nothing and
+/// answers as the first run did.
 const CREATE_SCRIPT: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  redis.call('HSET', KEYS[2], 'id', ARGV[1], 'email', ARGV[2], 'name', ARGV[3], 'password_hash', ARGV[4], 'created_at', ARGV[5])
-  return 1
+local owner = redis.call('GET', KEYS[1])
+if owner then
+  return owner == ARGV[1] and 1 or 0
 end
-return 0
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'id', ARGV[1], 'email', ARGV[2], 'name', ARGV[3], 'password_hash', ARGV[4], 'created_at', ARGV[5])
+return 1
 ";
 
 /// A user as the API shows it: never with the password hash.
@@ -33,17 +37,17 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug)]
-pub struct NewUser {
-    pub email: String,
-    pub name: String,
-    /// A PHC string (argon2id); the plain password never reaches this module.
-    pub password_hash: String,
+impl User {
+    /// A user about to be created: the id is chosen once per registration, so that every
+    /// attempt to store it stores the same user.
+    pub fn new(email: String, name: String) -> Self {
+        Self { id: Uuid::new_v4(), email, name, created_at: Timestamp::now() }
+    }
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Created {
-    User(User),
+    User,
     EmailTaken,
 }
 
@@ -68,31 +72,32 @@ impl UserStore {
         format!("{}user-email:{email}", self.prefix)
     }
 
-    pub async fn create(&self, new: NewUser) -> Result<Created, RedisError> {
-        let user = User { id: Uuid::new_v4(), email: new.email, name: new.name, created_at: Timestamp::now() };
+    /// Stores `user` with its password hash (a PHC string: the plain password never reaches this
+    /// module), unless another user has its email.
+    pub async fn create(&self, user: &User, password_hash: &str, deadline: Deadline) -> Result<Created, RedisError> {
         let (email_key, user_key) = (self.email_key(&user.email), self.user_key(user.id));
         let created: bool = self
             .redis
-            .execute(CREATE_USER, |mut connection| {
+            .execute(CREATE_USER, deadline, |mut connection| {
                 let mut invocation = self.create.key(&email_key);
                 invocation
                     .key(&user_key)
                     .arg(user.id.to_string())
                     .arg(&user.email)
                     .arg(&user.name)
-                    .arg(&new.password_hash)
+                    .arg(password_hash)
                     .arg(user.created_at.to_string());
                 async move { invocation.invoke_async(&mut connection).await }
             })
             .await?;
-        Ok(if created { Created::User(user) } else { Created::EmailTaken })
+        Ok(if created { Created::User } else { Created::EmailTaken })
     }
 
-    pub async fn find(&self, id: Uuid) -> Result<Option<User>, RedisError> {
+    pub async fn find(&self, id: Uuid, deadline: Deadline) -> Result<Option<User>, RedisError> {
         let key = self.user_key(id);
         let fields: HashMap<String, String> = self
             .redis
-            .execute(FIND_USER, |mut connection| {
+            .execute(FIND_USER, deadline, |mut connection| {
                 let key = key.clone();
                 async move { redis::cmd("HGETALL").arg(key).query_async(&mut connection).await }
             })

@@ -23,6 +23,14 @@ pub enum RedisError {
     },
     #[error("redis is loading its dataset and cannot answer {operation} yet")]
     Loading { operation: &'static str },
+    /// The endpoint answers as a replica (`READONLY`, `MASTERDOWN`): after a failover, the old
+    /// primary comes back as one. Nothing it says about writes can be trusted.
+    #[error("redis answered {operation} as a replica, not a primary: {detail}")]
+    NotPrimary { operation: &'static str, detail: String },
+    /// The request's deadline passed before this call could start.
+    #[error("the request's deadline passed before redis {operation} could run")]
+    DeadlinePassed { operation: &'static str },
+    /// A refusal that is our bug, not an outage: a script error, `WRONGTYPE`, `NOPERM`.
     #[error("redis rejected {operation}: {source}")]
     Server {
         operation: &'static str,
@@ -40,6 +48,8 @@ impl RedisError {
             Self::CommandTimeout { operation, timeout }
         } else if source.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) {
             Self::Loading { operation }
+        } else if matches!(source.code(), Some("READONLY" | "MASTERDOWN")) {
+            Self::NotPrimary { operation, detail: source.to_string() }
         } else if source.is_io_error() || source.is_connection_dropped() || source.is_unrecoverable_error() {
             Self::Connection { operation, source }
         } else {
@@ -57,12 +67,19 @@ impl RedisError {
                 | Self::CommandTimeout { .. }
                 | Self::Connection { .. }
                 | Self::Loading { .. }
+                | Self::NotPrimary { .. }
         )
+    }
+
+    /// True when the caller is better served by "try again later" than by "we broke something":
+    /// every unavailability, and the local limits that protect Redis.
+    pub fn is_transient(&self) -> bool {
+        self.is_unavailability() || matches!(self, Self::CircuitOpen { .. } | Self::PoolExhausted(_) | Self::PoolClosed)
     }
 
     /// True when the connection that produced the error must not be used again.
     pub(crate) fn poisons_connection(&self) -> bool {
-        matches!(self, Self::CommandTimeout { .. } | Self::Connection { .. })
+        matches!(self, Self::CommandTimeout { .. } | Self::Connection { .. } | Self::NotPrimary { .. })
     }
 
     /// A stable label for metrics.
@@ -75,6 +92,8 @@ impl RedisError {
             Self::CommandTimeout { .. } => "command_timeout",
             Self::Connection { .. } => "connection",
             Self::Loading { .. } => "loading",
+            Self::NotPrimary { .. } => "not_primary",
+            Self::DeadlinePassed { .. } => "deadline_passed",
             Self::Server { .. } => "server",
             Self::PoolClosed => "pool_closed",
         }

@@ -1,6 +1,9 @@
 //! Resilient access to Redis: a bounded pool, a deadline on every call, retries for idempotent
 //! operations only, and a circuit breaker that probes in the background.
 //!
+//! Every call runs under its request's [`Deadline`]; each attempt also under the operation
+//! timeout. A call never outlasts its request, whatever its retries and backoffs.
+//!
 //! Why a pool of exclusive connections on top of deadpool, rather than redis-rs's
 //! `ConnectionManager`, is written down in ARCHITECTURE.md.
 
@@ -16,14 +19,14 @@ use deadpool::managed::{Object, Pool, PoolError, TimeoutType, Timeouts};
 use rand::Rng as _;
 use redis::aio::MultiplexedConnection;
 use secrecy::ExposeSecret as _;
-use tokio::time::Instant;
 
 pub use error::RedisError;
 
 use crate::config::RedisSettings;
+use crate::deadline::Deadline;
 use crate::metrics::{CommandLabels, KindLabels, OperationLabels, RedisMetrics};
 use breaker::{Breaker, Tripped};
-use manager::ConnectionManager;
+use manager::{ConnectionManager, Limits};
 
 /// The longest pause between two attempts of one call.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -32,6 +35,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 ///
 /// Retrying after a timeout is only safe when running the operation twice has the same effect as
 /// running it once: the first attempt may have reached Redis even though its reply never came back.
+/// (A command is never sent on a connection already known to be closed: the pool replaces such a
+/// connection before handing it out, so that case needs no retry.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
     /// Reads and other operations with no side effect: retried on unavailability errors.
@@ -48,7 +53,8 @@ pub struct Operation {
 }
 
 impl Operation {
-    pub const PING: Self = Self { name: "ping", retry: Retry::Never };
+    /// The readiness check: a write, which only a primary accepts.
+    pub const HEALTH: Self = Self { name: "health", retry: Retry::Never };
 }
 
 /// Shared handle to the pool; clones are cheap and share everything.
@@ -86,13 +92,13 @@ impl RedisPool {
     /// Builds the pool without connecting: the service must start while Redis is down.
     pub fn new(settings: RedisSettings, metrics: RedisMetrics) -> Result<Self, SetupError> {
         let client = client_for(&settings)?;
-        let manager = ConnectionManager::new(
-            client,
-            settings.connect_timeout,
-            settings.operation_timeout,
-            settings.health_check_interval,
-            metrics.clone(),
-        );
+        let limits = Limits {
+            connect_timeout: settings.connect_timeout,
+            operation_timeout: settings.operation_timeout,
+            health_check_interval: settings.health_check_interval,
+            max_lifetime: settings.connection_max_lifetime,
+        };
+        let manager = ConnectionManager::new(client, &limits, metrics.clone());
         let pool = Pool::builder(manager)
             .max_size(settings.pool_max_size)
             .runtime(deadpool::Runtime::Tokio1)
@@ -118,20 +124,32 @@ impl RedisPool {
         metrics.pool_waiting.set(gauge(status.waiting));
     }
 
-    /// PINGs Redis through the pool, once, within the operation timeout.
-    pub async fn ping(&self) -> Result<(), RedisError> {
-        self.execute(Operation::PING, |mut connection| async move {
-            redis::cmd("PING").query_async::<String>(&mut connection).await.map(drop)
+    /// Proves that Redis answers as a primary, once, within the operation timeout.
+    ///
+    /// `ROLE` would say so directly, but it is an `@dangerous` command that managed Redis users do
+    /// not get (Scaleway's default user does not); a write needs only what the service uses anyway,
+    /// and a replica refuses it with `READONLY`.
+    pub async fn check_primary(&self, deadline: Deadline) -> Result<(), RedisError> {
+        let key = format!("{}health", self.inner.settings.key_prefix);
+        self.execute(Operation::HEALTH, deadline, |mut connection| {
+            let key = key.clone();
+            async move { health_write(&key).query_async::<()>(&mut connection).await }
         })
         .await
     }
 
-    /// Runs `command` on a pooled connection.
+    /// Runs `command` on a pooled connection, by `deadline`.
     ///
-    /// Each attempt has its own deadline of `REDIS_OPERATION_TIMEOUT`, covering the wait for a
-    /// connection, connecting, health checks and the command itself. `command` receives a handle
-    /// to a connection that nobody else uses until the attempt ends.
-    pub async fn execute<T, F, Fut>(&self, operation: Operation, command: F) -> Result<T, RedisError>
+    /// Each attempt also has a deadline of `REDIS_OPERATION_TIMEOUT`, covering the wait for a
+    /// connection, connecting, health checks and the command itself; retries happen only while
+    /// `deadline` leaves room. `command` receives a handle to a connection that nobody else uses
+    /// until the attempt ends.
+    pub async fn execute<T, F, Fut>(
+        &self,
+        operation: Operation,
+        deadline: Deadline,
+        command: F,
+    ) -> Result<T, RedisError>
     where
         F: Fn(MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -141,11 +159,14 @@ impl RedisPool {
             Retry::Idempotent => inner.settings.retry.max_attempts,
             Retry::Never => 1,
         };
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let mut attempt = 1;
         let outcome = loop {
+            if deadline.has_passed() {
+                break Err(RedisError::DeadlinePassed { operation: operation.name });
+            }
             let result = match inner.breaker.admit() {
-                Ok(()) => self.attempt(operation, &command).await,
+                Ok(()) => self.attempt(operation, deadline, &command).await,
                 Err(refused) => Err(refused),
             };
             match result {
@@ -155,12 +176,14 @@ impl RedisPool {
                 }
                 Err(error) => {
                     self.record_failure(&error);
-                    if attempt >= attempts || !error.is_unavailability() {
+                    let pause = backoff(inner.settings.retry.backoff, attempt);
+                    // A retry that could not start before the deadline would only hide this error.
+                    if attempt >= attempts || !error.is_unavailability() || deadline.remaining() <= pause {
                         break Err(error);
                     }
                     inner.metrics.retries.get_or_create(&OperationLabels { operation: operation.name }).inc();
                     tracing::warn!(%error, operation = operation.name, attempt, "retrying idempotent redis operation");
-                    tokio::time::sleep(backoff(inner.settings.retry.backoff, attempt)).await;
+                    tokio::time::sleep(pause).await;
                     attempt += 1;
                 }
             }
@@ -175,38 +198,43 @@ impl RedisPool {
         outcome
     }
 
-    async fn attempt<T, F, Fut>(&self, operation: Operation, command: &F) -> Result<T, RedisError>
+    async fn attempt<T, F, Fut>(&self, operation: Operation, deadline: Deadline, command: &F) -> Result<T, RedisError>
     where
         F: Fn(MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let timeout = self.inner.settings.operation_timeout;
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline.within(self.inner.settings.operation_timeout);
+        let timeout = deadline.remaining();
         let connection = self.checkout(deadline).await?;
-        let result = match tokio::time::timeout_at(deadline, command((*connection).clone())).await {
+        let result = match tokio::time::timeout_at(deadline.instant(), command(connection.handle())).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(source)) => RedisError::from_command(operation.name, source, timeout),
             Err(_elapsed) => RedisError::CommandTimeout { operation: operation.name, timeout },
         };
         if result.poisons_connection() {
             // A connection that timed out may be blackholed: it would time out again for the next
-            // caller. Taking it out of the pool closes it and frees its slot for a fresh one.
-            let reason = if matches!(result, RedisError::CommandTimeout { .. }) { "timeout" } else { "broken" };
+            // caller. One to a replica stays one. Taking it out of the pool closes it and frees
+            // its slot for a fresh one.
+            let reason = match result {
+                RedisError::CommandTimeout { .. } => "timeout",
+                RedisError::NotPrimary { .. } => "not_primary",
+                _ => "broken",
+            };
             self.inner.metrics.connections_discarded.get_or_create(&reason.into()).inc();
             drop(Object::take(connection));
         }
         Err(result)
     }
 
-    async fn checkout(&self, deadline: Instant) -> Result<Object<ConnectionManager>, RedisError> {
+    async fn checkout(&self, deadline: Deadline) -> Result<Object<ConnectionManager>, RedisError> {
         let settings = &self.inner.settings;
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let remaining = deadline.remaining();
         let timeouts = Timeouts {
             wait: Some(settings.pool_wait_timeout.min(remaining)),
             create: Some(settings.connect_timeout.min(remaining)),
             recycle: Some(remaining),
         };
-        match tokio::time::timeout_at(deadline, self.inner.pool.timeout_get(&timeouts)).await {
+        match tokio::time::timeout_at(deadline.instant(), self.inner.pool.timeout_get(&timeouts)).await {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(PoolError::Timeout(TimeoutType::Wait))) => {
                 Err(RedisError::PoolExhausted(timeouts.wait.unwrap_or_default()))
@@ -267,10 +295,11 @@ async fn probe_until_closed(inner: Weak<Inner>) {
     }
 }
 
+/// Connects afresh and makes the readiness check's write: a breaker must not close on a replica.
 async fn probe(inner: &Inner) -> Result<(), RedisError> {
     let settings = &inner.settings;
     let manager = inner.pool.manager();
-    let mut connection = match tokio::time::timeout(settings.connect_timeout, manager.connect()).await {
+    let connection = match tokio::time::timeout(settings.connect_timeout, manager.connect()).await {
         Ok(Ok(connection)) => connection,
         Ok(Err(source)) if source.is_timeout() => {
             return Err(RedisError::ConnectTimeout(settings.connect_timeout));
@@ -279,11 +308,20 @@ async fn probe(inner: &Inner) -> Result<(), RedisError> {
         Err(_) => return Err(RedisError::ConnectTimeout(settings.connect_timeout)),
     };
     let timeout = settings.operation_timeout;
-    match tokio::time::timeout(timeout, redis::cmd("PING").query_async::<String>(&mut connection)).await {
-        Ok(Ok(_)) => Ok(()),
+    let key = format!("{}health", settings.key_prefix);
+    let mut handle = connection.handle();
+    match tokio::time::timeout(timeout, health_write(&key).query_async::<()>(&mut handle)).await {
+        Ok(Ok(())) => Ok(()),
         Ok(Err(source)) => Err(RedisError::from_command("probe", source, timeout)),
         Err(_) => Err(RedisError::CommandTimeout { operation: "probe", timeout }),
     }
+}
+
+/// A write with a short expiry, which only a primary accepts.
+fn health_write(key: &str) -> redis::Cmd {
+    let mut command = redis::cmd("SET");
+    command.arg(key).arg("ok").arg("PX").arg(60_000);
+    command
 }
 
 /// Exponential backoff with full jitter: a random pause up to `base * 2^(attempt-1)`, capped.
@@ -312,10 +350,12 @@ fn client_for(settings: &RedisSettings) -> Result<redis::Client, SetupError> {
         tcp = tcp.set_user_timeout(user_timeout);
     }
     info = info.set_tcp_settings(tcp);
+    // RESP3, so that redis-rs reports a closed connection (see `manager::Connection`).
+    let mut redis = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
     if let Some(password) = &settings.password {
-        let redis = info.redis_settings().clone().set_password(password.expose_secret());
-        info = info.set_redis_settings(redis);
+        redis = redis.set_password(password.expose_secret());
     }
+    info = info.set_redis_settings(redis);
 
     match &settings.tls_ca_file {
         Some(path) if settings.url.uses_tls() => {

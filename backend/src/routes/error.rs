@@ -9,8 +9,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::hashing::HashError;
 use crate::redis_pool::RedisError;
-use crate::registration::{FieldError, HashError};
+use crate::registration::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -30,6 +31,8 @@ pub enum ApiError {
     RateLimited { retry_after: Duration },
     #[error("the data store is unavailable; try again later")]
     Unavailable(#[source] RedisError),
+    #[error("the server is too busy to take this request; retry after {} seconds", retry_after.as_secs())]
+    Busy { retry_after: Duration },
     #[error("the request took too long and was cancelled")]
     RequestTimeout,
     #[error("no such resource")]
@@ -49,7 +52,7 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } | Self::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -67,6 +70,7 @@ impl ApiError {
             Self::EmailTaken => "email_taken",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "redis_unavailable",
+            Self::Busy { .. } => "server_busy",
             Self::RequestTimeout => "request_timeout",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -76,14 +80,27 @@ impl ApiError {
 }
 
 impl From<RedisError> for ApiError {
+    /// Outages and their fast failures are 503s worth retrying; a command Redis refuses is our
+    /// bug, and retrying would not help.
     fn from(error: RedisError) -> Self {
-        Self::Unavailable(error)
+        match error {
+            RedisError::DeadlinePassed { .. } => Self::RequestTimeout,
+            error if error.is_transient() => Self::Unavailable(error),
+            error => Self::Internal(error.into()),
+        }
     }
 }
 
 impl From<HashError> for ApiError {
     fn from(error: HashError) -> Self {
-        Self::Internal(error.into())
+        match error {
+            // Come back about when a worker would have been free, in whole seconds as headers count.
+            HashError::Busy(waited) => {
+                let seconds = waited.as_secs() + u64::from(waited.subsec_nanos() > 0);
+                Self::Busy { retry_after: Duration::from_secs(seconds.max(1)) }
+            }
+            error => Self::Internal(error.into()),
+        }
     }
 }
 
@@ -93,20 +110,27 @@ struct Body<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     fields: Option<&'a [FieldError]>,
+    /// For internal errors: quoted to support, found next to its cause in the logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_id: Option<String>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut error_id = None;
         match &self {
             Self::Unavailable(cause) => {
                 tracing::error!(error = %cause, "request failed: redis unavailable");
             }
             Self::Internal(cause) => {
-                tracing::error!(error = ?cause, "request failed: internal error");
+                let id = uuid::Uuid::new_v4().to_string();
+                tracing::error!(error_id = %id, error = ?cause, "request failed: internal error");
+                error_id = Some(id);
             }
             _ => {}
         }
         let body = Body {
+            error_id,
             error: self.code(),
             message: self.to_string(),
             fields: match &self {
@@ -115,7 +139,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if let Self::RateLimited { retry_after } = self {
+        if let Self::RateLimited { retry_after } | Self::Busy { retry_after } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
         }
         response

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 
+use crate::deadline::Deadline;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -13,14 +14,15 @@ pub struct Health {
     pub redis_status: &'static str,
 }
 
-/// 200 when Redis answers PING, 503 otherwise. One attempt, so the answer comes within the
-/// operation timeout even when packets to Redis are silently dropped; while the circuit breaker
-/// is open it comes at once.
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    match state.redis.ping().await {
+/// 200 when Redis answers as a primary, 503 otherwise: a replica (the old primary after a
+/// failover) cannot take a registration. One attempt, so the answer comes within the operation
+/// timeout even when packets to Redis are silently dropped; while the circuit breaker is open it
+/// comes at once.
+pub async fn health(State(state): State<AppState>, deadline: Deadline) -> (StatusCode, Json<Health>) {
+    match state.redis.check_primary(deadline).await {
         Ok(()) => (StatusCode::OK, Json(Health { status: "healthy", redis_status: "connected" })),
         Err(error) => {
-            tracing::error!(%error, "health check: redis is unreachable");
+            tracing::error!(%error, "health check: redis is not available");
             (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unhealthy", redis_status: "disconnected" }))
         }
     }

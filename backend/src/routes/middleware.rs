@@ -1,36 +1,58 @@
-//! Middleware of the router: HTTP metrics for every request, and the registration rate limit.
+//! Middleware of the router: HTTP metrics for every request, the request's deadline, and the
+//! registration rate limit.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::client_ip::client_ip;
-use crate::metrics::{HttpLabels, RouteLabels};
+use crate::deadline::Deadline;
+use crate::metrics::{HttpLabels, ReasonLabels, RouteLabels, method_label};
 use crate::routes::error::ApiError;
 use crate::state::AppState;
 
+/// Counts every request, those cut by the request timeout included: it runs outside
+/// [`enforce_deadline`].
 pub async fn record_http_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned().into();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".into(), |path| path.as_str().to_owned().into());
-    let response = next.run(request).await.into_response();
+    let response = next.run(request).await;
     let http = &state.metrics.http;
     let status = response.status().as_u16();
-    http.requests
-        .get_or_create(&HttpLabels {
-            method: std::borrow::Cow::clone(&method),
-            route: std::borrow::Cow::clone(&route),
-            status,
-        })
-        .inc();
+    http.requests.get_or_create(&HttpLabels { method, route: std::borrow::Cow::clone(&route), status }).inc();
     http.duration.get_or_create(&RouteLabels { method, route }).observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// Gives the request its deadline, for the handlers to pass down, and answers 503 when the work
+/// outlasts it.
+pub async fn enforce_deadline(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let deadline = Deadline::after(state.settings.http.request_timeout);
+    request.extensions_mut().insert(deadline);
+    // `timeout_at` polls the request before its timer, so work that gives up at the deadline
+    // itself (a Redis call) answers with its own, more telling error.
+    match tokio::time::timeout_at(deadline.instant(), next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => ApiError::RequestTimeout.into_response(),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Deadline {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<Self>().copied().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("the request has no deadline: enforce_deadline is not layered"))
+        })
+    }
 }
 
 /// Middleware for the registration route: counts the attempt before the body is even read, and
@@ -38,12 +60,18 @@ pub async fn record_http_metrics(State(state): State<AppState>, request: Request
 pub async fn limit_registrations(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    deadline: Deadline,
     request: Request,
     next: Next,
 ) -> Response {
     let limiter = &state.registration_limiter;
-    let client = client_ip(peer.ip(), request.headers(), limiter.trusted_proxy_hops());
-    let decision = match limiter.check(client).await {
+    let client = client_ip(peer.ip(), request.headers(), limiter.trusted_proxy_hops()).unwrap_or_else(|untrusted| {
+        let reason = untrusted.label();
+        state.metrics.http.forwarded_for_ignored.get_or_create(&ReasonLabels { reason }).inc();
+        tracing::debug!(%peer, reason, "X-Forwarded-For names no client; the peer's budget is used");
+        peer.ip()
+    });
+    let decision = match limiter.check(client, deadline).await {
         Ok(decision) => decision,
         Err(error) => return ApiError::from(error).into_response(),
     };

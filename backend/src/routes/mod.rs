@@ -4,25 +4,21 @@
 pub mod error;
 pub mod fallback;
 pub mod health;
+pub mod json_body;
 pub mod metrics;
 pub mod middleware;
 pub mod register;
 pub mod users;
 
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::Router;
+use axum::extract::Request;
 use axum::routing::{get, post};
-use axum::{BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::state::AppState;
-use error::ApiError;
-
-/// Registration bodies are three short strings; anything near this size is abuse.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let register = post(register::register)
@@ -35,7 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/users/{id}", get(users::find))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::enforce_deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_http_metrics))
         .layer(
             ServiceBuilder::new()
@@ -52,9 +48,7 @@ pub fn router(state: AppState) -> Router {
                         })
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(HandleErrorLayer::new(|_: BoxError| async { ApiError::RequestTimeout }))
-                .timeout(state.settings.http.request_timeout),
+                .layer(PropagateRequestIdLayer::x_request_id()),
         )
         .with_state(state)
 }

@@ -1,14 +1,23 @@
+//! `GET /api/v1/users/{id}`.
+
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use uuid::Uuid;
 
+use crate::deadline::Deadline;
 use crate::routes::error::ApiError;
 use crate::state::AppState;
 use crate::users::User;
 
-/// `GET /api/v1/users/{id}`: an idempotent read, so it is retried through short Redis outages.
-pub async fn find(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<User>, ApiError> {
-    // A malformed id names no user; 404 says so without a second error shape.
-    let id: Uuid = id.parse().map_err(|_| ApiError::NotFound)?;
-    state.users.find(id).await?.map(Json).ok_or(ApiError::NotFound)
+/// An idempotent read, so it is retried through short Redis outages.
+pub async fn find(
+    State(state): State<AppState>,
+    deadline: Deadline,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<User>, ApiError> {
+    // An id that is not UTF-8, or not a UUID, names no user: 404 says so without a second error
+    // shape (axum's own rejection would be text/plain).
+    let id: Uuid = id.ok().and_then(|Path(id)| id.parse().ok()).ok_or(ApiError::NotFound)?;
+    state.users.find(id, deadline).await?.map(Json).ok_or(ApiError::NotFound)
 }

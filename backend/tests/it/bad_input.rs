@@ -63,6 +63,10 @@ fn without(field: &str) -> Body {
 #[case::name_only_spaces(with("name", json!("    ")), 422, "validation_failed", &["name"])]
 #[case::name_too_long_in_emoji(with("name", json!("🎁".repeat(101))), 422, "validation_failed", &["name"])]
 #[case::name_with_bell(with("name", json!("Ada\u{7}")), 422, "validation_failed", &["name"])]
+#[case::name_with_a_bidi_override(with("name", json!("Ada\u{202E}ecalevol")), 422, "validation_failed", &["name"])]
+#[case::name_with_a_zero_width_space(with("name", json!("Ad\u{200B}a")), 422, "validation_failed", &["name"])]
+#[case::name_with_a_bidi_isolate(with("name", json!("\u{2066}Ada\u{2069}")), 422, "validation_failed", &["name"])]
+#[case::name_with_a_line_separator(with("name", json!("Ada\u{2028}Lovelace")), 422, "validation_failed", &["name"])]
 #[case::name_smuggling_redis_commands(with("name", json!("x\r\nFLUSHALL\r\n")), 422, "validation_failed", &["name"])]
 #[case::every_field_wrong_at_once(Body::Json(json!({"email": true, "password": 1.5, "name": []})), 422, "validation_failed", &["email", "password", "name"])]
 #[tokio::test(flavor = "multi_thread")]
@@ -115,6 +119,9 @@ async fn validation_errors_list_every_field_with_a_message() {
 #[case::get_on_register("GET", "/api/v1/auth/register", 405, "method_not_allowed")]
 #[case::delete_on_health("DELETE", "/health", 405, "method_not_allowed")]
 #[case::unknown_path("GET", "/api/v1/nothing-here", 404, "not_found")]
+#[case::user_id_not_utf8("GET", "/api/v1/users/%FF", 404, "not_found")]
+#[case::user_id_overlong_utf8("GET", "/api/v1/users/%C0%AF", 404, "not_found")]
+#[case::user_id_not_a_uuid("GET", "/api/v1/users/%00", 404, "not_found")]
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_routes_and_methods_get_json_errors(
     #[case] method: &str,
@@ -126,6 +133,7 @@ async fn unknown_routes_and_methods_get_json_errors(
     let app = TestApp::spawn(&redis.url(), &[]).await;
     let response = app.client.request(method.parse().unwrap(), app.url(path)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), status);
+    assert_eq!(response.headers()["content-type"], JSON);
     assert_eq!(response.json::<Value>().await.unwrap()["error"], code);
 }
 
@@ -137,4 +145,44 @@ async fn a_rejected_method_does_not_spend_the_rate_limit() {
         assert_eq!(app.get("/api/v1/auth/register").await.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
     assert_eq!(app.register(&crate::support::user("first@example.com")).await.status(), StatusCode::CREATED);
+}
+
+/// A client that writes its whole body before it reads the answer, as simple HTTP clients do.
+async fn send_then_read(addr: std::net::SocketAddr, head: &[u8], body: &[u8]) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(head).await?;
+    stream.write_all(body).await?;
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    // The head and the short JSON body arrive together; stop at the end of the JSON.
+    while !answer.ends_with(b"}") {
+        match stream.read(&mut buffer).await? {
+            0 => break,
+            read => answer.extend_from_slice(&buffer[..read]),
+        }
+    }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_writes_a_2_mib_body_before_reading_always_gets_its_413() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[]).await;
+    let body = vec![b'x'; 2 * 1024 * 1024];
+    let head = format!(
+        "POST /api/v1/auth/register HTTP/1.1\r\nHost: gift-genie\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+
+    let mut failures = Vec::new();
+    for attempt in 0..100 {
+        let answer =
+            tokio::time::timeout(crate::support::MARGIN * 4, send_then_read(app.addr, head.as_bytes(), &body)).await;
+        match answer {
+            Ok(Ok(answer)) if answer.starts_with("HTTP/1.1 413") && answer.contains("\"payload_too_large\"") => {}
+            other => failures.push((attempt, format!("{other:?}").chars().take(200).collect::<String>())),
+        }
+    }
+    assert!(failures.is_empty(), "{} of 100 tries did not read their 413: {failures:?}", failures.len());
 }

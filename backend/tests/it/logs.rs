@@ -50,7 +50,7 @@ async fn an_unreachable_redis_is_logged_at_error_level_with_its_cause() {
     logs_assert(|lines| {
         let line = lines
             .iter()
-            .find(|line| line.contains("health check: redis is unreachable"))
+            .find(|line| line.contains("health check: redis is not available"))
             .ok_or_else(|| format!("no health check line in {lines:#?}"))?;
         if !line.contains("ERROR") {
             return Err(format!("logged below error level: {line}"));

@@ -1,6 +1,8 @@
 //! The backend driven over HTTP against real redis-server processes: no mock Redis.
 
 mod bad_input;
+mod failover;
+mod hashing;
 mod health;
 mod logs;
 mod metrics;

@@ -83,3 +83,81 @@ async fn two_replicas_sharing_one_redis_share_one_limit() {
     .await;
     assert_eq!(statuses.iter().filter(|s| **s != StatusCode::TOO_MANY_REQUESTS).count(), 4, "{statuses:?}");
 }
+
+/// One registration as if sent through one trusted proxy, with this `X-Forwarded-For`.
+async fn forwarded(app: &TestApp, chain: &str, email: &str) -> StatusCode {
+    app.client
+        .post(app.url("/api/v1/auth/register"))
+        .header("x-forwarded-for", chain)
+        .json(&user(email))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ipv6_clients_share_one_budget_per_64() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[("RATE_LIMIT_MAX_ATTEMPTS", "5"), ("TRUSTED_PROXY_HOPS", "1")]).await;
+
+    let mut statuses = Vec::new();
+    for host in 1..=7 {
+        statuses.push(forwarded(&app, &format!("2001:db8:1:2::{host}"), &format!("v6-{host}@example.com")).await);
+    }
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(created, 5, "seven hosts of one /64 share five attempts: {statuses:?}");
+    assert_eq!(forwarded(&app, "2001:db8:1:3::1", "other-64@example.com").await, StatusCode::CREATED);
+
+    let mut admin = redis.admin().await.unwrap();
+    let count: u32 =
+        redis::cmd("GET").arg("gift-genie:ratelimit:register:2001:db8:1:2::/64").query_async(&mut admin).await.unwrap();
+    assert_eq!(count, 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ipv6_prefix_is_a_setting() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(
+        &redis.url(),
+        &[("RATE_LIMIT_MAX_ATTEMPTS", "1"), ("TRUSTED_PROXY_HOPS", "1"), ("RATE_LIMIT_IPV6_PREFIX", "128")],
+    )
+    .await;
+    assert_eq!(forwarded(&app, "2001:db8:1:2::1", "a@example.com").await, StatusCode::CREATED);
+    assert_eq!(forwarded(&app, "2001:db8:1:2::2", "b@example.com").await, StatusCode::CREATED);
+}
+
+#[rstest::rstest]
+#[case::ipv4_mapped_ipv6_is_ipv4("203.0.113.9", "::ffff:203.0.113.9")]
+#[case::an_ipv4_entry_with_a_port("203.0.113.7", "203.0.113.7:4711")]
+#[case::a_bracketed_ipv6_entry_with_a_port("2001:db8::1", "[2001:db8::1]:443")]
+#[case::a_bracketed_ipv6_entry("2001:db8::1", "[2001:db8::1]")]
+#[tokio::test(flavor = "multi_thread")]
+async fn two_spellings_of_one_client_share_one_budget(#[case] first: &str, #[case] second: &str) {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[("RATE_LIMIT_MAX_ATTEMPTS", "1"), ("TRUSTED_PROXY_HOPS", "1")]).await;
+    assert_eq!(forwarded(&app, first, "first@example.com").await, StatusCode::CREATED);
+    assert_eq!(forwarded(&app, second, "second@example.com").await, StatusCode::TOO_MANY_REQUESTS, "{second}");
+}
+
+#[rstest::rstest]
+#[case::an_unparsable_entry("not-an-address, 10.0.0.1", "unparsable")]
+#[case::a_chain_shorter_than_the_trusted_hops("203.0.113.5", "short_chain")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forwarded_chain_that_cannot_be_trusted_counts_against_the_peer_and_is_counted(
+    #[case] chain: &str,
+    #[case] reason: &str,
+) {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[("RATE_LIMIT_MAX_ATTEMPTS", "1"), ("TRUSTED_PROXY_HOPS", "2")]).await;
+    // Two proxies are trusted, so the client is the second entry from the right: here there is none.
+    assert_eq!(forwarded(&app, chain, "first@example.com").await, StatusCode::CREATED);
+    assert_eq!(forwarded(&app, chain, "second@example.com").await, StatusCode::TOO_MANY_REQUESTS);
+
+    let mut admin = redis.admin().await.unwrap();
+    let peer: u32 =
+        redis::cmd("GET").arg("gift-genie:ratelimit:register:127.0.0.1").query_async(&mut admin).await.unwrap();
+    assert_eq!(peer, 2, "both attempts count against the peer");
+    let ignored = app.metric(&format!("gift_genie_http_forwarded_for_ignored_total{{reason=\"{reason}\"}}")).await;
+    assert_eq!(ignored, Some(2.0), "{}", app.metrics().await);
+}

@@ -46,6 +46,33 @@ async fn registering_an_email_twice_in_any_case_gives_409() {
     assert_eq!(body["error"], "email_taken");
 }
 
+#[rstest::rstest]
+#[case::an_international_domain_and_its_punycode("ada@bücher.example", "ada@xn--bcher-kva.example")]
+#[case::fullwidth_letters_in_the_domain("ada@ｅｘａｍｐｌｅ.com", "ada@example.com")]
+#[case::a_decomposed_and_a_composed_accent("jose\u{301}@example.com", "jos\u{e9}@example.com")]
+#[tokio::test(flavor = "multi_thread")]
+async fn look_alike_encodings_of_one_address_map_to_one_account(#[case] first: &str, #[case] second: &str) {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[]).await;
+
+    let created = app.register(&user(first)).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let stored: Value = created.json().await.unwrap();
+    assert!(stored["email"].as_str().unwrap().rsplit('@').next().unwrap().is_ascii(), "{stored}");
+    assert_eq!(app.register(&user(second)).await.status(), StatusCode::CONFLICT, "{first} then {second}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_are_stored_in_composed_form() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[]).await;
+    let response = app
+        .register(&serde_json::json!({"email": "zoe@example.com", "password": "s3cure-passw0rd", "name": "Zoe\u{308}"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.json::<Value>().await.unwrap()["name"], "Zo\u{eb}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_concurrent_registrations_of_one_email_create_exactly_one_account() {
     let redis = RedisServer::start().await;
@@ -85,4 +112,25 @@ async fn registration_fails_closed_when_redis_silently_stops_answering() {
     redis.thaw();
     assert_eq!(answer.value.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(answer.elapsed >= OPERATION_TIMEOUT && answer.elapsed < OPERATION_TIMEOUT + MARGIN, "{:?}", answer.elapsed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storing_one_user_again_succeeds_so_a_retry_after_a_lost_reply_is_not_a_409() {
+    use gift_genie_backend::deadline::Deadline;
+    use gift_genie_backend::metrics::Metrics;
+    use gift_genie_backend::redis_pool::RedisPool;
+    use gift_genie_backend::users::{Created, User, UserStore};
+
+    let redis = RedisServer::start().await;
+    let settings = crate::support::app::settings(&redis.url(), &[]);
+    let store = UserStore::new(RedisPool::new(settings.redis, Metrics::new().redis).unwrap());
+    let deadline = || Deadline::after(std::time::Duration::from_secs(5));
+    let user = User::new("retry@example.com".to_owned(), "Retry".to_owned());
+
+    assert_eq!(store.create(&user, "$argon2id$stub", deadline()).await.unwrap(), Created::User);
+    // What a retry does when the first attempt's reply was lost.
+    assert_eq!(store.create(&user, "$argon2id$stub", deadline()).await.unwrap(), Created::User);
+    let someone_else = User::new("retry@example.com".to_owned(), "Someone Else".to_owned());
+    assert_eq!(store.create(&someone_else, "$argon2id$stub", deadline()).await.unwrap(), Created::EmailTaken);
+    assert_eq!(store.find(user.id, deadline()).await.unwrap(), Some(user));
 }

@@ -67,6 +67,16 @@ impl TestApp {
         self.client.post(self.url("/api/v1/auth/register")).json(body).send().await.expect("the backend answers")
     }
 
+    /// The OpenMetrics text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.expect("metrics are text")
+    }
+
+    /// The value of one series (`name{labels}` exactly as exported), or `None` when absent.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        metric(&self.metrics().await, series)
+    }
+
     /// Asks the server to stop and waits until it has.
     pub async fn shut_down(mut self) -> std::io::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
@@ -86,4 +96,9 @@ impl Drop for TestApp {
 
 pub fn user(email: &str) -> Value {
     json!({"email": email, "password": "s3cure-passw0rd", "name": "Test User"})
+}
+
+/// The value of `series` in OpenMetrics `text`, or `None` when it is not exported.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
