@@ -25,7 +25,7 @@ pub struct FieldError {
 
 #[derive(Debug)]
 pub struct Registration {
-    /// Normalised so that one mailbox maps to one account: see [`email`].
+    /// NFC, the local part lower-cased, the domain in ASCII (punycode): one mailbox, one account.
     pub email: String,
     pub password: SecretString,
     /// Trimmed, in NFC.
