@@ -6,7 +6,8 @@
 //! created, so that the plan policies apply unchanged, plus provider schema rules that a plan
 //! would only reveal as an error at apply time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use hcl::eval::{Context, Evaluate as _, FuncArgs, FuncDef, ParamType};
@@ -14,6 +15,7 @@ use hcl::{Block, Body, Expression};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::plan::{Change, Configuration, ModuleConfig, StateSource};
 use super::policy::{self, PolicyConfig, REDIS, Violation};
 use super::{Action, Plan, ResourceChange, UNKNOWN};
 
@@ -192,20 +194,28 @@ impl StaticConfig {
     }
 
     /// Every resource as if a first apply created it, with the values a plan could know.
-    pub fn as_plan(&self) -> Plan {
+    pub fn as_plan(&self) -> Plan<'static> {
+        let raw = |value: &Value| Cow::Owned(serde_json::value::to_raw_value(value).expect("JSON serialises"));
         let changes = self
             .resources
             .iter()
             .filter(|resource| resource.count != Some(0))
             .map(|resource| ResourceChange {
                 address: resource.address.clone(),
+                module: None,
                 kind: resource.kind.clone(),
                 action: Action::Create,
+                actions: vec!["create".to_owned()],
                 replace_paths: Vec::new(),
-                values: unknown_expressions(&Value::Object(resource.attributes.clone().into_iter().collect())),
+                change: Change {
+                    after: Some(raw(&unknown_expressions(&Value::Object(
+                        resource.attributes.clone().into_iter().collect(),
+                    )))),
+                    ..Change::default()
+                },
             })
             .collect();
-        let configured: Vec<Value> = self
+        let resources = self
             .resources
             .iter()
             .map(|resource| {
@@ -214,14 +224,20 @@ impl StaticConfig {
                     .keys()
                     .map(|key| (key.clone(), json!({"references": resource.references.iter().collect::<Vec<_>>()})))
                     .collect();
-                json!({"address": resource.address, "expressions": expressions})
+                (resource.address.clone(), raw(&Value::Object(expressions)))
             })
             .collect();
+        let root = ModuleConfig { resources, calls: HashMap::new() };
         Plan {
             format_version: "1.2".to_owned(),
             terraform_version: None,
+            errored: false,
+            applyable: Some(true),
+            complete: Some(true),
             changes,
-            configuration: json!({"root_module": {"resources": configured}}),
+            state: Vec::new(),
+            state_source: StateSource::Changes,
+            configuration: Configuration { modules: HashMap::from([(String::new(), root)]) },
         }
     }
 }
@@ -241,7 +257,7 @@ fn unknown_expressions(value: &Value) -> Value {
 /// The plan policies over the pseudo-plan, plus rules of the provider's schema and of this
 /// project that only the configuration shows.
 pub fn check(config: &StaticConfig, policies: &PolicyConfig) -> Vec<Violation> {
-    let mut violations = policy::check(&config.as_plan(), policies);
+    let mut violations = policy::check(&config.as_plan(), policies).violations;
     for redis in config.resources.iter().filter(|resource| resource.kind == REDIS) {
         let has = |block: &str| {
             redis.attributes.get(block).and_then(Value::as_array).is_some_and(|blocks| !blocks.is_empty())
@@ -252,14 +268,6 @@ pub fn check(config: &StaticConfig, policies: &PolicyConfig) -> Vec<Violation> {
                 address: redis.address.clone(),
                 attribute: "acl".to_owned(),
                 reason: "acl conflicts with private_network in the Scaleway provider: a cluster is either public behind an allow-list or private".to_owned(),
-            });
-        }
-        if !has("private_network") {
-            violations.push(Violation {
-                policy: "redis-url-private",
-                address: redis.address.clone(),
-                attribute: "private_network".to_owned(),
-                reason: "the Redis cluster is not attached to the private network".to_owned(),
             });
         }
         let protected = redis.attributes.get("lifecycle").and_then(|lifecycle| lifecycle.pointer("/0/prevent_destroy"))

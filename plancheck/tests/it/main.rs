@@ -1,6 +1,7 @@
 //! plancheck against the Terraform in `infra/`, synthetic plans for each failure mode, real plan
 //! JSON from the local terraform binary, and the command line. No Docker, no credentials.
 
+mod cli;
 mod terraform;
 
 use std::path::{Path, PathBuf};

@@ -87,14 +87,16 @@ resource "scaleway_redis_cluster" "main" {
     let policies: Vec<_> =
         plan::config::check(&config, &PolicyConfig::default()).into_iter().map(|v| (v.policy, v.attribute)).collect();
     assert!(policies.contains(&("provider-schema", "acl".to_owned())), "{policies:?}");
-    assert!(policies.contains(&("no-public-acl", "acl[0].ip".to_owned())), "{policies:?}");
+    assert!(policies.contains(&("no-public-acl", "acl".to_owned())), "{policies:?}");
+    assert!(policies.contains(&("redis-private-only", "acl".to_owned())), "{policies:?}");
     assert!(policies.contains(&("redis-in-place", "lifecycle.prevent_destroy".to_owned())), "{policies:?}");
 }
 
 #[test]
 fn each_synthetic_plan_normalises_to_its_expected_snapshot() {
     insta::glob!("../fixtures/plans", "synthetic-*.json", |path| {
-        let plan = Plan::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let plan = Plan::parse(&text).unwrap();
         expected_snapshots(|| insta::assert_json_snapshot!("plan", plan::snapshot(&plan)));
     });
 }
@@ -103,12 +105,12 @@ fn each_synthetic_plan_normalises_to_its_expected_snapshot() {
 #[case::migration("synthetic-migration.json", &[])]
 #[case::redis_replaced("synthetic-redis-replaced.json", &[("redis-in-place", "scaleway_redis_cluster.main", "tls_enabled", "would be replaced")])]
 #[case::redis_deleted("synthetic-redis-deleted.json", &[("redis-in-place", "scaleway_redis_cluster.main", "resource", "would be deleted")])]
-#[case::public_acl("synthetic-public-acl.json", &[("no-public-acl", "scaleway_redis_cluster.main", "acl[0].ip", "0.0.0.0/0")])]
+#[case::public_acl("synthetic-public-acl.json", &[("no-public-acl", "scaleway_redis_cluster.main", "acl", "0.0.0.0/0"), ("redis-private-only", "scaleway_redis_cluster.main", "acl", "0.0.0.0/0"), ("redis-private-only", "scaleway_redis_cluster.main", "private_network", "no private network")])]
 #[case::redis_url_public("synthetic-redis-url-public.json", &[("redis-url-private", "scaleway_container.backend", "environment_variables.REDIS_URL", "51.159.10.20 is a public address")])]
 #[case::network_missing("synthetic-private-network-missing.json", &[("private-network-present", "scaleway_vpc_private_network.*", "resource", "no private network")])]
 fn each_bad_plan_fails_with_its_own_message(#[case] file: &str, #[case] expected: &[(&str, &str, &str, &str)]) {
     let text = std::fs::read_to_string(fixture(file)).unwrap();
-    let violations = plan::check(&Plan::parse(&text).unwrap(), &PolicyConfig::default());
+    let violations = plan::check(&Plan::parse(&text).unwrap(), &PolicyConfig::default()).violations;
     assert_eq!(violations.len(), expected.len(), "{violations:#?}");
     for (violation, (policy, address, attribute, reason)) in violations.iter().zip(expected) {
         assert_eq!(
@@ -142,7 +144,8 @@ fn real_terraform_plan_json_is_read_with_replace_and_delete_actions() {
     run_terraform(dir.path(), &["plan", "-input=false", "-no-color", "-out=plan.bin"]);
     let json = run_terraform(dir.path(), &["show", "-json", "plan.bin"]).stdout;
 
-    let plan = Plan::parse(&String::from_utf8(json).unwrap()).unwrap();
+    let json = String::from_utf8(json).unwrap();
+    let plan = Plan::parse(&json).unwrap();
     assert!(plan.format_version.starts_with("1."), "{}", plan.format_version);
     let actions: Vec<(String, &str)> =
         plan::snapshot(&plan).into_iter().map(|r| (r.address, r.action.label())).collect();
@@ -160,6 +163,7 @@ fn real_terraform_plan_json_is_read_with_replace_and_delete_actions() {
     let mut policies = PolicyConfig::default();
     policies.stateful_types.insert("terraform_data".to_owned());
     let flagged: Vec<String> = plan::check(&plan, &policies)
+        .violations
         .into_iter()
         .filter(|v| v.policy == "no-stateful-destroy")
         .map(|v| v.address)
@@ -167,11 +171,64 @@ fn real_terraform_plan_json_is_read_with_replace_and_delete_actions() {
     assert_eq!(flagged, ["terraform_data.legacy", "terraform_data.redis"]);
     policies.allow_destroy.insert("terraform_data.legacy".to_owned());
     let flagged: Vec<String> = plan::check(&plan, &policies)
+        .violations
         .into_iter()
         .filter(|v| v.policy == "no-stateful-destroy")
         .map(|v| v.address)
         .collect();
     assert_eq!(flagged, ["terraform_data.redis"], "an allowed destroy is not reported");
+}
+
+/// Real plans of every kind the local terraform makes without a provider: a `removed` block that
+/// forgets a resource, a data source, a child module, and a refresh-only plan.
+#[test]
+fn real_terraform_plans_with_forget_data_sources_modules_and_refresh_only_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = "variable \"url\" {\n  type = string\n}\nresource \"terraform_data\" \"container\" {\n  input = { REDIS_URL = var.url }\n}\n";
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    let other_state = r#"{"version": 4, "terraform_version": "1.11.4", "serial": 1, "lineage": "00000000-0000-0000-0000-000000000000", "outputs": {}, "resources": []}"#;
+    std::fs::write(dir.path().join("other.tfstate"), other_state).unwrap();
+    std::fs::write(dir.path().join("app/main.tf"), module).unwrap();
+    let root = |gone: &str| {
+        format!(
+            "resource \"terraform_data\" \"keep\" {{\n  input = \"a\"\n}}\n{gone}\
+             module \"app\" {{\n  source = \"./app\"\n  url    = terraform_data.keep.output\n}}\n\
+             data \"terraform_remote_state\" \"self\" {{\n  backend = \"local\"\n  config  = {{ path = \"other.tfstate\" }}\n}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("main.tf"), root("resource \"terraform_data\" \"gone\" {\n  input = \"b\"\n}\n"))
+        .unwrap();
+    run_terraform(dir.path(), &["init", "-input=false", "-no-color"]);
+    run_terraform(dir.path(), &["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let plan_json = |extra: &[&str]| {
+        let mut args = vec!["plan", "-input=false", "-no-color", "-out=plan.bin"];
+        args.extend_from_slice(extra);
+        run_terraform(dir.path(), &args);
+        String::from_utf8(run_terraform(dir.path(), &["show", "-json", "plan.bin"]).stdout).unwrap()
+    };
+
+    let refresh_only = plan_json(&["-refresh-only"]);
+    let refresh_only = Plan::parse(&refresh_only).expect("terraform's own plan is readable");
+    assert!(plan::snapshot(&refresh_only).is_empty(), "a refresh-only plan changes nothing");
+    assert_eq!(refresh_only.end_state().len(), 3, "its end state is the refreshed prior state");
+
+    std::fs::write(
+        dir.path().join("main.tf"),
+        root("removed {\n  from = terraform_data.gone\n  lifecycle {\n    destroy = false\n  }\n}\n"),
+    )
+    .unwrap();
+    let forget = plan_json(&[]);
+    let forget = Plan::parse(&forget).expect("terraform's own plan is readable");
+    let actions: Vec<(String, &str)> =
+        plan::snapshot(&forget).into_iter().map(|r| (r.address, r.action.label())).collect();
+    assert_eq!(
+        actions,
+        [
+            ("module.app.terraform_data.container".to_owned(), "no-op"),
+            ("terraform_data.gone".to_owned(), "forget"),
+            ("terraform_data.keep".to_owned(), "no-op"),
+        ]
+    );
 }
 
 fn plancheck(args: &[&str]) -> Output {
@@ -212,7 +269,7 @@ fn plancheck_json_output_lists_resources_and_violations() {
     assert_eq!(output.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["violations"][0]["policy"], "no-public-acl");
-    assert_eq!(report["violations"][0]["attribute"], "acl[0].ip");
+    assert_eq!(report["violations"][0]["attribute"], "acl");
     assert_eq!(report["resources"].as_array().unwrap().len(), 5);
 }
 

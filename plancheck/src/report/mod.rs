@@ -1,12 +1,21 @@
-//! What plancheck prints: a human summary by default, JSON for machines, and a readable diff when
-//! the plan's snapshot differs from the expected one.
+//! What plancheck prints: a text summary by default, JSON for machines, SARIF for code scanning,
+//! GitHub workflow commands for inline annotations, and a readable diff when the plan's snapshot
+//! differs from the expected one.
+
+mod github;
+mod sarif;
+mod source;
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::policy::POLICIES;
-use super::{Action, Plan, ResourceSnapshot, Violation};
+pub use github::github;
+pub use sarif::sarif;
+pub use source::{Location, SourceIndex};
+
+use crate::policy::{Findings, POLICIES};
+use crate::{Action, Plan, ResourceSnapshot, Violation};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -15,6 +24,8 @@ pub struct Report {
     pub terraform_version: Option<String>,
     pub resources: Vec<ResourceSnapshot>,
     pub violations: Vec<Violation>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// `None` when no expected snapshot was given.
     pub snapshot_matches: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -22,13 +33,16 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(path: &str, plan: &Plan, violations: Vec<Violation>) -> Self {
+    /// `resources` is [`crate::snapshot`] when attributes are to be shown or compared, and
+    /// [`crate::summary`] otherwise.
+    pub fn new(path: &str, plan: &Plan<'_>, findings: Findings, resources: Vec<ResourceSnapshot>) -> Self {
         Self {
             plan: path.to_owned(),
             format_version: plan.format_version.clone(),
             terraform_version: plan.terraform_version.clone(),
-            resources: super::snapshot(plan),
-            violations,
+            resources,
+            violations: findings.violations,
+            notes: findings.notes,
             snapshot_matches: None,
             snapshot_diff: None,
         }
@@ -60,7 +74,7 @@ impl Report {
         self.violations.is_empty() && self.snapshot_matches != Some(false)
     }
 
-    pub fn human(&self) -> String {
+    pub fn text(&self) -> String {
         let mut out = String::new();
         let version = self.terraform_version.as_deref().unwrap_or("unknown");
         let _ = writeln!(out, "plan {} (terraform {version}, format {})", self.plan, self.format_version);
@@ -72,8 +86,13 @@ impl Report {
                 Action::Delete => "-",
                 Action::Read => "<=",
                 Action::NoOp => "=",
+                Action::Forget | Action::CreateForget => "x",
+                Action::Unknown => "?",
             };
-            let _ = writeln!(out, "  {marker:>3} {:<8} {}", resource.action.label(), resource.address);
+            let _ = writeln!(out, "  {marker:>3} {:<13} {}", resource.action.label(), resource.address);
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
         }
         let _ = writeln!(out, "policies: {} checked, {} violated", POLICIES.len(), self.violations.len());
         for violation in &self.violations {

@@ -1,0 +1,449 @@
+//! The rules a plan for the private-network migration must follow. Each violation names the
+//! resource, the attribute and the reason.
+//!
+//! Two views of a plan are judged. Its changes: what happens to Redis and its network on the way
+//! (a replacement, a delete, a `removed` block). And its end state: where every Redis cluster ends
+//! up, whatever the changes, so that a rollback to the public endpoint fails even when it is an
+//! ordinary in-place update.
+
+mod ranges;
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::{IpNet, Ipv4Net};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use ranges::PublicReach;
+
+use crate::plan::{Action, EndResource, Plan, Reference, ResourceChange, StateSource};
+use crate::{SENSITIVE, UNKNOWN};
+
+pub const VPC: &str = "scaleway_vpc";
+pub const PRIVATE_NETWORK: &str = "scaleway_vpc_private_network";
+pub const REDIS: &str = "scaleway_redis_cluster";
+pub const CONTAINER: &str = "scaleway_container";
+
+/// Resource types that hold data: destroying or replacing one loses it.
+pub const STATEFUL_TYPES: [&str; 10] = [
+    "scaleway_redis_cluster",
+    "scaleway_rdb_instance",
+    "scaleway_rdb_database",
+    "scaleway_sdb_sql_database",
+    "scaleway_mongodb_instance",
+    "scaleway_documentdb_instance",
+    "scaleway_object_bucket",
+    "scaleway_block_volume",
+    "scaleway_instance_volume",
+    "scaleway_file_filesystem",
+];
+
+/// What the policies expect; the defaults describe the migration.
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub stateful_types: BTreeSet<String>,
+    /// Addresses whose destruction has been reviewed and accepted.
+    pub allow_destroy: BTreeSet<String>,
+    /// The private network's prefix length (22: 1024 addresses).
+    pub subnet_prefix: u8,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            stateful_types: STATEFUL_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+            allow_destroy: BTreeSet::new(),
+            subnet_prefix: 22,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Violation {
+    pub policy: &'static str,
+    pub address: String,
+    pub attribute: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} ({}): {}", self.policy, self.address, self.attribute, self.reason)
+    }
+}
+
+fn violation(policy: &'static str, address: &str, attribute: &str, reason: impl Into<String>) -> Violation {
+    Violation { policy, address: address.to_owned(), attribute: attribute.to_owned(), reason: reason.into() }
+}
+
+/// What the policies found: violations fail the plan; notes only inform.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    pub violations: Vec<Violation>,
+    pub notes: Vec<String>,
+}
+
+/// Stands for the plan as a whole in a violation's address.
+pub const WHOLE_PLAN: &str = "(plan)";
+
+/// The policies, by name, with what each one guards.
+pub const POLICIES: [(&str, &str); 9] = [
+    ("plan-applyable", "terraform saved the plan without errors, can apply it, and deferred nothing"),
+    ("private-network-present", "the plan leaves a VPC and a private network, and never destroys or forgets them"),
+    ("redis-in-place", "the Redis cluster is updated in place, never deleted, replaced or forgotten"),
+    ("redis-private-only", "every Redis cluster the plan leaves is on a private network, with no allow-list"),
+    ("no-public-acl", "no allow-list, on its own or with the others, opens Redis to a large part of the internet"),
+    ("no-stateful-destroy", "no other stateful resource is destroyed or replaced unless allowed"),
+    ("redis-url-private", "REDIS_URL points at Redis's private endpoint"),
+    ("redis-password-secret", "the Redis password is a secret, never part of REDIS_URL"),
+    ("private-subnet", "the private network's subnet is RFC 1918 and of the expected size"),
+];
+
+pub fn check(plan: &Plan<'_>, config: &PolicyConfig) -> Findings {
+    let end = plan.end_state();
+    let mut violations = Vec::new();
+    violations.extend(plan_applyable(plan));
+    violations.extend(network_present(plan, &end));
+    violations.extend(redis_in_place(plan));
+    violations.extend(redis_private_only(&end));
+    violations.extend(no_stateful_destroy(plan, config));
+    violations.extend(redis_url(plan, &end));
+    violations.extend(private_subnet(&end, config));
+    violations.sort();
+    violations.dedup();
+    Findings { violations, notes: notes(plan) }
+}
+
+fn notes(plan: &Plan<'_>) -> Vec<String> {
+    let mut notes: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action == Action::Unknown && !watched(&change.kind))
+        .map(|change| {
+            format!(
+                "{} has change actions {:?} that plancheck does not know; it is not Redis or its network, so no policy depends on it",
+                change.address, change.actions
+            )
+        })
+        .collect();
+    if plan.state_source == StateSource::PriorState {
+        notes.push("a refresh-only plan: the end state judged is the refreshed prior_state".to_owned());
+    }
+    notes
+}
+
+/// Types whose changes the policies judge themselves.
+fn watched(kind: &str) -> bool {
+    matches!(kind, VPC | PRIVATE_NETWORK | REDIS)
+}
+
+fn plan_applyable(plan: &Plan<'_>) -> Vec<Violation> {
+    let policy = "plan-applyable";
+    if plan.errored {
+        return vec![violation(
+            policy,
+            WHOLE_PLAN,
+            "errored",
+            "terraform saved this plan with errors: it shows neither what apply would do nor where Redis would end up",
+        )];
+    }
+    let mut violations = Vec::new();
+    let changes_something = plan.changes.iter().any(|change| !change.action.is_no_change());
+    if plan.applyable == Some(false) && changes_something {
+        violations.push(violation(
+            policy,
+            WHOLE_PLAN,
+            "applyable",
+            "terraform says this plan cannot be applied, though it has changes",
+        ));
+    }
+    if plan.complete == Some(false) {
+        violations.push(violation(
+            policy,
+            WHOLE_PLAN,
+            "complete",
+            "the plan is incomplete: terraform deferred some changes, so their end state is not in it",
+        ));
+    }
+    violations
+}
+
+/// Why a change to Redis or its network is not allowed, if it is not.
+fn forbidden_change(change: &ResourceChange<'_>, what: &str) -> Option<String> {
+    match change.action {
+        Action::Delete => Some(format!("the {what} would be deleted")),
+        Action::Replace => Some(format!("the {what} would be replaced instead of updated in place")),
+        Action::Forget | Action::CreateForget => Some(format!(
+            "terraform would forget the {what} (a `removed` block): it would leave Terraform's management, and no plan would protect it any more"
+        )),
+        Action::Unknown => Some(format!(
+            "the {what} has change actions {:?} that plancheck does not know, so it cannot tell what becomes of it",
+            change.actions
+        )),
+        _ => None,
+    }
+}
+
+fn network_present(plan: &Plan<'_>, end: &[EndResource<'_, '_>]) -> Vec<Violation> {
+    let policy = "private-network-present";
+    [(VPC, "VPC"), (PRIVATE_NETWORK, "private network")]
+        .into_iter()
+        .flat_map(|(kind, what)| {
+            let mut violations: Vec<Violation> = plan
+                .of_type(kind)
+                .filter_map(|change| {
+                    forbidden_change(change, what).map(|reason| violation(policy, &change.address, "resource", reason))
+                })
+                .collect();
+            if violations.is_empty() && !end.iter().any(|resource| resource.kind() == kind) {
+                violations.push(violation(
+                    policy,
+                    &format!("{kind}.*"),
+                    "resource",
+                    format!("the plan leaves no {what}: Redis would have no private network to move to"),
+                ));
+            }
+            violations
+        })
+        .collect()
+}
+
+fn redis_in_place(plan: &Plan<'_>) -> Vec<Violation> {
+    plan.of_type(REDIS)
+        .filter_map(|change| {
+            let reason = forbidden_change(change, "Redis cluster")?;
+            let attribute =
+                if change.replace_paths.is_empty() { "resource".to_owned() } else { change.replace_paths.join(", ") };
+            let reason = if change.action.destroys() {
+                format!("{reason}; every user and rate-limit counter it holds would be lost")
+            } else {
+                reason
+            };
+            Some(violation("redis-in-place", &change.address, &attribute, reason))
+        })
+        .collect()
+}
+
+/// Every Redis cluster the plan leaves: on a private network, with no allow-list, and above all
+/// with no allow-list that opens it to the internet.
+fn redis_private_only(end: &[EndResource<'_, '_>]) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for redis in end.iter().filter(|resource| resource.kind() == REDIS) {
+        let address = redis.address();
+        let networks = redis.value_at(&["private_network"]);
+        let attached = match &networks {
+            Value::Array(networks) => !networks.is_empty(),
+            Value::String(marker) => marker == UNKNOWN,
+            _ => false,
+        };
+        if !attached {
+            violations.push(violation(
+                "redis-private-only",
+                address,
+                "private_network",
+                "the cluster is left with no private network: Redis would answer on its public endpoint only",
+            ));
+        }
+        let acl: Vec<String> = match redis.value_at(&["acl"]) {
+            Value::Array(rules) => rules.iter().map(|rule| rule["ip"].as_str().unwrap_or(UNKNOWN).to_owned()).collect(),
+            _ => Vec::new(),
+        };
+        if acl.is_empty() {
+            continue;
+        }
+        let listed = acl.join(", ");
+        violations.push(violation(
+            "redis-private-only",
+            address,
+            "acl",
+            format!("the cluster keeps a public allow-list ({listed}): on the private network Redis has no public endpoint, and an allow-list brings one back"),
+        ));
+        let ranges: Vec<IpNet> = acl.iter().filter_map(|ip| ip.parse().ok()).collect();
+        let reach = PublicReach::of(&ranges);
+        if reach.is_public() {
+            violations.push(violation(
+                "no-public-acl",
+                address,
+                "acl",
+                format!(
+                    "the allow-list {listed} opens Redis to {} public IPv4 and {} public IPv6 addresses: as public as 0.0.0.0/0 (ranges whose union holds a /8's worth of public IPv4 addresses, or a /32's worth of IPv6, count as the internet)",
+                    reach.ipv4, reach.ipv6
+                ),
+            ));
+        }
+    }
+    violations
+}
+
+fn no_stateful_destroy(plan: &Plan<'_>, config: &PolicyConfig) -> Vec<Violation> {
+    plan.changes
+        .iter()
+        .filter(|change| change.kind != REDIS && config.stateful_types.contains(&change.kind))
+        .filter(|change| change.action.destroys() && !config.allow_destroy.contains(&change.address))
+        .map(|change| {
+            let attribute =
+                if change.replace_paths.is_empty() { "resource".to_owned() } else { change.replace_paths.join(", ") };
+            violation(
+                "no-stateful-destroy",
+                &change.address,
+                &attribute,
+                format!(
+                    "a stateful {} would be {}d; allow it explicitly if that is intended",
+                    change.kind,
+                    change.action.label()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Subnets of the private networks the plan leaves.
+fn private_subnets(end: &[EndResource<'_, '_>]) -> Vec<Ipv4Net> {
+    end.iter()
+        .filter(|resource| resource.kind() == PRIVATE_NETWORK)
+        .filter_map(|resource| resource.value_at(&["ipv4_subnet", "0", "subnet"]).as_str()?.parse().ok())
+        .collect()
+}
+
+/// Addresses Redis answers on in the private network, from its static `service_ips`.
+fn redis_private_addresses(end: &[EndResource<'_, '_>]) -> Vec<Ipv4Addr> {
+    end.iter()
+        .filter(|resource| resource.kind() == REDIS)
+        .flat_map(|resource| resource.value_at(&["private_network"]).as_array().cloned().unwrap_or_default())
+        .flat_map(|network| network["service_ips"].as_array().cloned().unwrap_or_default())
+        .filter_map(|ip| ip.as_str().and_then(|ip| ip.parse::<Ipv4Net>().ok()).map(|net| net.addr()))
+        .collect()
+}
+
+fn is_rfc1918(address: Ipv4Addr) -> bool {
+    address.is_private()
+}
+
+/// True when a value the plan cannot show is built from Redis's private endpoint, judging by the
+/// names it references (module inputs followed to their callers).
+fn built_from_private_endpoint(references: &[Reference]) -> bool {
+    let names: Vec<&str> = references.iter().flat_map(Reference::names).collect();
+    let private = names
+        .iter()
+        .any(|r| r.contains("private_ips") || r.contains("private_network") || r.contains("redis_private_ip"));
+    private && !names.iter().any(|r| r.contains("public_network"))
+}
+
+fn listed(references: &[Reference]) -> String {
+    if references.is_empty() {
+        "the configuration shows no reference for it".to_owned()
+    } else {
+        let names: Vec<String> = references.iter().map(ToString::to_string).collect();
+        format!("it comes from {}", names.join("; "))
+    }
+}
+
+fn redis_url(plan: &Plan<'_>, end: &[EndResource<'_, '_>]) -> Vec<Violation> {
+    let subnets = private_subnets(end);
+    let redis_addresses = redis_private_addresses(end);
+    let mut violations = Vec::new();
+    let attribute = "environment_variables.REDIS_URL";
+    for container in end.iter().filter(|resource| resource.kind() == CONTAINER) {
+        let address = container.address();
+        let mut flag = |policy, reason: String| violations.push(violation(policy, address, attribute, reason));
+        let references = || plan.configuration.references(container.module(), address, "environment_variables");
+        let unverifiable = |why: &str| {
+            let references = references();
+            (!built_from_private_endpoint(&references)).then(|| {
+                format!(
+                    "REDIS_URL {why}, so it cannot be verified from the plan, and it is not built from Redis's private endpoint: {}",
+                    listed(&references)
+                )
+            })
+        };
+        let hidden = |value: &Value| match value.as_str() {
+            Some(UNKNOWN) => Some("is known only after apply"),
+            Some(SENSITIVE) => Some("is sensitive"),
+            _ => None,
+        };
+        let url = container.value_at(&["environment_variables", "REDIS_URL"]);
+        let raw = match &url {
+            Value::Null => {
+                let variables = container.value_at(&["environment_variables"]);
+                match hidden(&variables) {
+                    Some(why) => {
+                        if let Some(reason) = unverifiable(&format!("{why} (all environment variables are)")) {
+                            flag("redis-url-private", reason);
+                        }
+                    }
+                    None => flag("redis-url-private", "the backend has no REDIS_URL".to_owned()),
+                }
+                continue;
+            }
+            value if hidden(value).is_some() => {
+                if let Some(reason) = unverifiable(hidden(value).unwrap_or_default()) {
+                    flag("redis-url-private", reason);
+                }
+                continue;
+            }
+            Value::String(raw) => raw.as_str(),
+            other => {
+                flag("redis-url-private", format!("REDIS_URL is {other}, not a URL"));
+                continue;
+            }
+        };
+        let Ok(url) = url::Url::parse(raw) else {
+            flag("redis-url-private", format!("REDIS_URL {raw:?} is not a URL"));
+            continue;
+        };
+        if url.password().is_some() {
+            flag(
+                "redis-password-secret",
+                "REDIS_URL carries the password in a plain environment variable; pass it as the REDIS_PASSWORD secret"
+                    .to_owned(),
+            );
+        }
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+        let reason = match host.parse::<IpAddr>() {
+            Ok(IpAddr::V4(address)) if !is_rfc1918(address) => {
+                Some(format!("REDIS_URL host {address} is a public address"))
+            }
+            Ok(IpAddr::V4(address))
+                if !subnets.is_empty() && !subnets.iter().any(|subnet| subnet.contains(&address)) =>
+            {
+                Some(format!("REDIS_URL host {address} is outside the private network {subnets:?}"))
+            }
+            Ok(IpAddr::V4(address)) if !redis_addresses.is_empty() && !redis_addresses.contains(&address) => {
+                Some(format!("REDIS_URL host {address} is not Redis's private endpoint {redis_addresses:?}"))
+            }
+            Ok(IpAddr::V4(_)) => None,
+            Ok(IpAddr::V6(address)) => Some(format!("REDIS_URL host {address} is not on the IPv4 private network")),
+            Err(_) => Some(format!("REDIS_URL host {host:?} is a name, not Redis's private endpoint address")),
+        };
+        if let Some(reason) = reason {
+            flag("redis-url-private", reason);
+        }
+    }
+    violations
+}
+
+fn private_subnet(end: &[EndResource<'_, '_>], config: &PolicyConfig) -> Vec<Violation> {
+    let attribute = "ipv4_subnet[0].subnet";
+    end.iter()
+        .filter(|resource| resource.kind() == PRIVATE_NETWORK)
+        .filter_map(|resource| {
+            let subnet = resource.value_at(&["ipv4_subnet", "0", "subnet"]);
+            let reason = match subnet.as_str() {
+                None => "no subnet is set; set ipv4_subnet so that addresses are known and reviewable".to_owned(),
+                Some(UNKNOWN) => "the subnet is only known after apply; set ipv4_subnet explicitly".to_owned(),
+                Some(subnet) => match subnet.parse::<Ipv4Net>() {
+                    Err(_) => format!("{subnet:?} is not an IPv4 CIDR"),
+                    Ok(net) if !is_rfc1918(net.network()) || !is_rfc1918(net.broadcast()) => {
+                        format!("{net} is not an RFC 1918 private range")
+                    }
+                    Ok(net) if net.prefix_len() != config.subnet_prefix => {
+                        format!("{net} is a /{}, expected a /{}", net.prefix_len(), config.subnet_prefix)
+                    }
+                    Ok(_) => return None,
+                },
+            };
+            Some(violation("private-subnet", resource.address(), attribute, reason))
+        })
+        .collect()
+}
