@@ -196,7 +196,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("gift_genie");
+        let mut registry = Registry::default();
         let redis = RedisMetrics {
             commands: Family::default(),
             command_duration: Family::new_with_constructor(latency_histogram),
@@ -220,9 +220,13 @@ impl Metrics {
         };
         let hashing = HashingMetrics { in_progress: Gauge::default(), rejected: Counter::default() };
 
-        redis.register(registry.sub_registry_with_prefix("redis"));
-        http.register(registry.sub_registry_with_prefix("http"));
-        hashing.register(registry.sub_registry_with_prefix("password"));
+        // Unprefixed, as every Prometheus client names them: resident memory for dashboards and
+        // for the chaos runner's timeline against a deployed backend.
+        registry.register_collector(Box::new(process_metrics::ProcessCollector));
+        let service = registry.sub_registry_with_prefix("gift_genie");
+        redis.register(service.sub_registry_with_prefix("redis"));
+        http.register(service.sub_registry_with_prefix("http"));
+        hashing.register(service.sub_registry_with_prefix("password"));
 
         Self { registry, redis, http, hashing }
     }

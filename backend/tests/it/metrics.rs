@@ -26,6 +26,7 @@ async fn metrics_expose_pool_redis_breaker_and_http_series() {
         "gift_genie_http_requests_total{method=\"POST\",route=\"/api/v1/auth/register\",status=\"201\"} 1",
         "gift_genie_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
         "gift_genie_http_request_duration_seconds_bucket{le=\"0.005\",method=\"GET\",route=\"/health\"}",
+        "process_resident_memory_bytes ",
         "# EOF",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
