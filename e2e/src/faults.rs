@@ -1,10 +1,12 @@
-//! Faults between the backend and Redis, each with its heal.
+//! Faults between the backend and Redis, and on its clients' side, each with its heal.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use testcontainers_toxiproxy::{Stream, Toxic, ToxiproxyClient};
 
+use crate::client_faults::{self, ClientLoads};
 use crate::error::{Error, Result};
 use crate::redis::REDIS_PORT;
 use crate::stack::{REDIS_PROXY, Stack, Topology};
@@ -34,6 +36,20 @@ pub trait FaultTarget: Sync {
 
     /// Told when a fault starts or ends, for the target's own records.
     fn fault_changed(&self, _fault: &Fault, _active: bool) {}
+
+    /// Where client faults send their raw HTTP: the backends' plain-HTTP addresses.
+    fn backend_addresses(&self) -> Result<Vec<SocketAddr>> {
+        Err(client_faults_need_the_stack())
+    }
+
+    /// The client loads running against this target.
+    fn client_loads(&self) -> Result<&ClientLoads> {
+        Err(client_faults_need_the_stack())
+    }
+}
+
+fn client_faults_need_the_stack() -> Error {
+    Error::Setup("client faults need the local stack: they write raw HTTP to the backends' published ports".to_owned())
 }
 
 impl FaultTarget for Stack {
@@ -65,6 +81,14 @@ impl FaultTarget for Stack {
 
     fn fault_changed(&self, fault: &Fault, active: bool) {
         if active { self.fault_started(&fault.to_string()) } else { self.fault_healed(&fault.to_string()) }
+    }
+
+    fn backend_addresses(&self) -> Result<Vec<SocketAddr>> {
+        Ok(self.backends().iter().map(|backend| backend.published).collect())
+    }
+
+    fn client_loads(&self) -> Result<&ClientLoads> {
+        Ok(Stack::client_loads(self))
     }
 }
 
@@ -125,6 +149,16 @@ pub enum Fault {
     ResetPeer(Duration),
     /// Redis is stopped; healing starts it again.
     RedisRestart,
+    /// `clients` registrations at once, every second, whose clients hang up a few milliseconds
+    /// after sending.
+    HangUpBurst { clients: u32 },
+    /// `connections` connections that send half a request head and wait.
+    SlowClients { connections: u32 },
+    /// `requests` requests with invented methods on invented paths.
+    MethodFlood { requests: u32 },
+    /// `requests` registrations with a body of `bytes`, over the limit, each written in full
+    /// before the answer is read.
+    OversizedBodies { requests: u32, bytes: usize },
 }
 
 impl fmt::Display for Fault {
@@ -138,6 +172,10 @@ impl fmt::Display for Fault {
             Self::Bandwidth(rate) => write!(f, "bandwidth {rate} KB/s"),
             Self::ResetPeer(timeout) => write!(f, "reset-peer {timeout:?}"),
             Self::RedisRestart => write!(f, "redis-restart"),
+            Self::HangUpBurst { clients } => write!(f, "hang-up-burst {clients} clients"),
+            Self::SlowClients { connections } => write!(f, "slow-clients {connections} connections"),
+            Self::MethodFlood { requests } => write!(f, "method-flood {requests} requests"),
+            Self::OversizedBodies { requests, bytes } => write!(f, "oversized-bodies {requests} x {bytes} bytes"),
         }
     }
 }
@@ -152,8 +190,20 @@ impl Fault {
         match self {
             Self::IpFilter => Some(Topology::Direct),
             Self::RedisRestart => None,
+            _ if self.is_client_side() => None,
             _ => Some(Topology::ThroughProxy),
         }
+    }
+
+    /// True for faults on the clients' side of the backend rather than between it and Redis.
+    pub fn is_client_side(&self) -> bool {
+        matches!(
+            self,
+            Self::HangUpBurst { .. }
+                | Self::SlowClients { .. }
+                | Self::MethodFlood { .. }
+                | Self::OversizedBodies { .. }
+        )
     }
 
     /// True when a stack of this topology can host the fault.
@@ -168,7 +218,7 @@ impl Fault {
 
     /// True when a deployed environment with only a Toxiproxy can host this fault.
     pub fn works_remotely(&self) -> bool {
-        !matches!(self, Self::IpFilter | Self::RedisRestart)
+        !matches!(self, Self::IpFilter | Self::RedisRestart) && !self.is_client_side()
     }
 
     /// True when the fault runs iptables from the sidecar in Redis's network namespace.
@@ -186,7 +236,13 @@ impl Fault {
             Self::SlowClose(delay) => vec![Toxic::slow_close(*delay).named("slow_close")],
             Self::Bandwidth(rate) => vec![Toxic::bandwidth(*rate).named("bandwidth")],
             Self::ResetPeer(timeout) => vec![Toxic::reset_peer(*timeout).named("reset_peer")],
-            Self::Partition | Self::IpFilter | Self::RedisRestart => Vec::new(),
+            Self::Partition
+            | Self::IpFilter
+            | Self::RedisRestart
+            | Self::HangUpBurst { .. }
+            | Self::SlowClients { .. }
+            | Self::MethodFlood { .. }
+            | Self::OversizedBodies { .. } => Vec::new(),
         }
     }
 
@@ -203,6 +259,7 @@ impl Fault {
             }
             Self::IpFilter => target.filter_backends(true).await?,
             Self::RedisRestart => target.stop_redis().await?,
+            _ if self.is_client_side() => self.start_clients(target)?,
             _ => {
                 for toxic in self.toxics() {
                     target.toxiproxy()?.add_toxic(target.proxy_name(), &toxic).await?;
@@ -220,6 +277,7 @@ impl Fault {
             }
             Self::IpFilter => target.filter_backends(false).await?,
             Self::RedisRestart => target.start_redis().await?,
+            _ if self.is_client_side() => target.client_loads()?.stop(&self.to_string()),
             _ => {
                 for toxic in self.toxics() {
                     target.toxiproxy()?.remove_toxic(target.proxy_name(), &toxic.name).await?;
@@ -227,6 +285,31 @@ impl Fault {
             }
         }
         target.fault_changed(self, false);
+        Ok(())
+    }
+
+    fn start_clients(&self, target: &impl FaultTarget) -> Result<()> {
+        let backends = target.backend_addresses()?;
+        if backends.is_empty() {
+            return Err(Error::Setup(format!("{self}: the target has no backend to send to")));
+        }
+        let loads = target.client_loads()?;
+        let name = self.to_string();
+        match *self {
+            Self::HangUpBurst { clients } => {
+                loads.start(&name, |outcome| client_faults::hang_up_burst(backends, clients, outcome));
+            }
+            Self::SlowClients { connections } => {
+                loads.start(&name, |outcome| client_faults::slow_clients(backends, connections, outcome));
+            }
+            Self::MethodFlood { requests } => {
+                loads.start(&name, |outcome| client_faults::method_flood(backends, requests, outcome));
+            }
+            Self::OversizedBodies { requests, bytes } => {
+                loads.start(&name, |outcome| client_faults::oversized_bodies(backends, requests, bytes, outcome));
+            }
+            _ => unreachable!("only client-side faults start client loads"),
+        }
         Ok(())
     }
 }

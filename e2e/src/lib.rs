@@ -3,17 +3,22 @@
 //! The e2e tests and the chaos runner both drive the system through this library.
 
 pub mod backend;
+pub mod client_faults;
+mod containers;
 pub mod docker;
 pub mod error;
 pub mod faults;
 pub mod images;
+pub mod limits;
 pub mod prerequisites;
 pub mod redis;
 pub mod stack;
 pub mod workspace;
 
 pub use backend::{Answer, BackendClient, BackendConfig, Metrics};
+pub use client_faults::Outcome;
 pub use error::{Error, Result};
 pub use faults::{Fault, FaultTarget, RemoteTarget};
-pub use stack::{Stack, StackOptions, Topology};
+pub use limits::ContainerLimits;
+pub use stack::{ContainerState, Stack, StackOptions, Stopped, Topology};
 pub use testcontainers_toxiproxy::{Stream, Toxic, ToxiproxyClient};

@@ -2,8 +2,8 @@
 //! and one or more backends. It mirrors the private-network design: only the backends' HTTP ports
 //! and the proxy's control port reach the host.
 
-use std::collections::VecDeque;
-use std::net::IpAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,9 +14,13 @@ use testcontainers_toxiproxy::{CONTROL_PORT, Toxiproxy, ToxiproxyClient};
 use tokio::sync::OnceCell;
 
 use crate::backend::{self, BackendClient, BackendConfig, BackendImage};
+use crate::client_faults::ClientLoads;
+use crate::containers;
+pub use crate::containers::{ContainerState, Stopped};
 use crate::docker::{self, NETWORK_PREFIX, OWNER_HOST_LABEL, OWNER_PID_LABEL};
 use crate::error::{Error, Result};
 use crate::images::{self, ImageSet};
+use crate::limits::ContainerLimits;
 use crate::redis::{self, ClientInfo, REDIS_PORT, RedisImage};
 
 /// The name of the proxy in front of Redis, and its port inside the proxy container.
@@ -39,11 +43,18 @@ pub struct StackOptions {
     pub topology: Topology,
     pub backend: BackendConfig,
     pub replicas: usize,
+    /// The backend containers' memory and CPU: production's by default.
+    pub limits: ContainerLimits,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { topology: Topology::ThroughProxy, backend: BackendConfig::fast(), replicas: 1 }
+        Self {
+            topology: Topology::ThroughProxy,
+            backend: BackendConfig::fast(),
+            replicas: 1,
+            limits: ContainerLimits::PRODUCTION,
+        }
     }
 }
 
@@ -63,6 +74,12 @@ impl StackOptions {
     #[must_use]
     pub fn replicas(mut self, replicas: usize) -> Self {
         self.replicas = replicas;
+        self
+    }
+
+    #[must_use]
+    pub fn limits(mut self, limits: ContainerLimits) -> Self {
+        self.limits = limits;
         self
     }
 }
@@ -100,15 +117,20 @@ struct Journal {
 
 pub struct BackendNode {
     pub client: BackendClient,
+    /// Its address on the stack's network.
     pub address: IpAddr,
+    /// Where the host reaches its HTTP port.
+    pub published: SocketAddr,
     pub logs: LogTail,
     /// Kept so that the container lives as long as the stack.
-    _container: ContainerAsync<BackendImage>,
+    container: ContainerAsync<BackendImage>,
 }
 
 /// Containers are declared in reverse order of start, so that they are removed in that order:
 /// the sidecar lives in Redis's network namespace and must go first.
 pub struct Stack {
+    /// First to go: the client faults' connections close before the backends do.
+    client_loads: ClientLoads,
     sidecar: OnceCell<ContainerAsync<GenericImage>>,
     backends: Vec<BackendNode>,
     proxy: Option<(ContainerAsync<Toxiproxy>, ToxiproxyClient)>,
@@ -118,6 +140,9 @@ pub struct Stack {
     network: String,
     started: Instant,
     journal: Journal,
+    /// What each container's state should be, by the stack's name for it: when it last started,
+    /// and whether it was stopped on purpose.
+    expected: Mutex<HashMap<String, (String, bool)>>,
 }
 
 /// Labelled with this process, so that `docker::sweep_leftovers` can remove it if we die.
@@ -176,7 +201,13 @@ impl Stack {
                 &images.backend.tag,
                 &options.backend.with_redis_url(&redis_url),
             );
+            let limits = options.limits;
             let container = owned(image, &network)
+                .with_host_config_modifier(move |config| {
+                    config.memory = Some(limits.memory_bytes());
+                    config.memory_swap = Some(limits.memory_bytes());
+                    config.nano_cpus = Some(limits.nano_cpus());
+                })
                 .with_mapped_port(0, backend::HTTP_PORT)
                 .with_log_consumer(move |frame: &LogFrame| sink.push(frame))
                 .start()
@@ -186,8 +217,9 @@ impl Stack {
             backends.push(BackendNode {
                 client: BackendClient::new(format!("http://127.0.0.1:{port}")),
                 address,
+                published: SocketAddr::from(([127, 0, 0, 1], port)),
                 logs,
-                _container: container,
+                container,
             });
         }
 
@@ -199,11 +231,99 @@ impl Stack {
             proxy,
             backends,
             sidecar: OnceCell::new(),
+            client_loads: ClientLoads::default(),
             started,
             journal: Journal::default(),
+            expected: Mutex::new(HashMap::new()),
         };
+        for state in stack.container_states().await? {
+            stack.expect_running(&state);
+        }
         stack.note(format!("stack up in {:?}", stack.started.elapsed()));
         Ok(stack)
+    }
+
+    /// Every container of the stack, by the stack's name for it.
+    fn containers(&self) -> Vec<(String, String)> {
+        let mut containers = vec![("redis".to_owned(), self.redis.id().to_owned())];
+        if let Some((proxy, _)) = &self.proxy {
+            containers.push(("toxiproxy".to_owned(), proxy.id().to_owned()));
+        }
+        for (index, backend) in self.backends.iter().enumerate() {
+            containers.push((format!("backend-{index}"), backend.container.id().to_owned()));
+        }
+        containers
+    }
+
+    fn expect_running(&self, state: &ContainerState) {
+        self.expected.lock().expect("expectations lock").insert(state.name.clone(), (state.started_at.clone(), false));
+    }
+
+    fn expect_stopped(&self, name: &str) {
+        if let Some(expected) = self.expected.lock().expect("expectations lock").get_mut(name) {
+            expected.1 = true;
+        }
+    }
+
+    /// What Docker says about each container now.
+    pub async fn container_states(&self) -> Result<Vec<ContainerState>> {
+        let mut states = Vec::new();
+        for (name, id) in self.containers() {
+            states.push(containers::state(&name, &id).await?);
+        }
+        Ok(states)
+    }
+
+    /// Fails when a container was killed for lack of memory, restarted, or is no longer running
+    /// without the stack having stopped it; each such state goes into the timeline.
+    pub async fn check_containers(&self) -> Result<()> {
+        let expected = self.expected.lock().expect("expectations lock").clone();
+        let mut failures = Vec::new();
+        for state in self.container_states().await? {
+            let (started_at, stopped_on_purpose) = expected.get(&state.name).cloned().unwrap_or_default();
+            let running_as_expected = state.status == "running" && state.started_at == started_at;
+            let failed = state.oom_killed || state.restart_count > 0 || !(running_as_expected || stopped_on_purpose);
+            if failed {
+                self.note(format!("container failure: {state}"));
+                failures.push(state.to_string());
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Setup(format!("containers failed: {}", failures.join("; "))))
+        }
+    }
+
+    /// The memory one backend container uses, as `docker stats` shows it.
+    pub async fn backend_memory(&self, index: usize) -> Result<u64> {
+        containers::memory(self.backends[index].container.id()).await
+    }
+
+    /// The memory (bytes) and CPU (billionths of a CPU) limits one backend container runs with.
+    pub async fn backend_limits(&self, index: usize) -> Result<(i64, i64)> {
+        containers::limits(self.backends[index].container.id()).await
+    }
+
+    /// Stops one backend as a platform does: SIGTERM, then SIGKILL after `grace`.
+    pub async fn stop_backend(&self, index: usize, grace: Duration) -> Result<Stopped> {
+        let name = format!("backend-{index}");
+        self.expect_stopped(&name);
+        let stopped = containers::stop(self.backends[index].container.id(), grace).await?;
+        self.note(format!("stopped {name} in {:?}, exit code {}", stopped.elapsed, stopped.exit_code));
+        Ok(stopped)
+    }
+
+    /// Gives Redis a new memory limit, as a resource-starved node would have.
+    pub async fn limit_redis_memory(&self, bytes: i64) -> Result<()> {
+        containers::limit_memory(self.redis.id(), bytes).await?;
+        self.note(format!("redis memory limited to {bytes} bytes"));
+        Ok(())
+    }
+
+    /// The client faults' loads against this stack.
+    pub fn client_loads(&self) -> &ClientLoads {
+        &self.client_loads
     }
 
     pub fn network(&self) -> &str {
@@ -244,6 +364,7 @@ impl Stack {
 
     /// Stops Redis (`docker stop`: it writes its append-only file and exits).
     pub async fn stop_redis(&self) -> Result<()> {
+        self.expect_stopped("redis");
         self.redis.stop().await?;
         Ok(())
     }
@@ -251,6 +372,7 @@ impl Stack {
     /// Starts Redis again and waits until it answers PING.
     pub async fn start_redis(&self) -> Result<()> {
         self.redis.start().await?;
+        self.expect_running(&containers::state("redis", self.redis.id()).await?);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match self.redis_cli(&["PING"]).await {

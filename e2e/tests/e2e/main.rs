@@ -5,6 +5,7 @@
 //! timeouts plus a margin, and waits poll against deadlines.
 
 mod blackhole;
+mod client_faults;
 mod defaults;
 mod faults;
 mod harness;
