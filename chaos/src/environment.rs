@@ -1,9 +1,10 @@
 //! Where an experiment runs: a local stack started through e2e's library, or a deployed
 //! environment reached through its URL and its Toxiproxy.
 
-use e2e::{Fault, RemoteTarget, Stack, StackOptions, ToxiproxyClient};
+use e2e::{BackendClient, Fault, RemoteTarget, Stack, StackOptions, ToxiproxyClient};
 
 use crate::experiment::Experiment;
+use crate::monitor::MemorySource;
 
 pub enum Environment {
     Local(Box<Stack>),
@@ -38,6 +39,23 @@ impl Environment {
         match self {
             Self::Local(stack) => stack.backend().base_url(),
             Self::Remote { backend_url, .. } => backend_url,
+        }
+    }
+
+    /// Where the backend's memory is read for the timeline.
+    pub fn memory_source(&self) -> MemorySource {
+        match self {
+            Self::Local(stack) => MemorySource::Container(stack.backend_container_id(0).to_owned()),
+            Self::Remote { backend_url, .. } => MemorySource::Metrics(BackendClient::new(backend_url.clone())),
+        }
+    }
+
+    /// A local stack's containers were neither killed for lack of memory nor restarted; a
+    /// deployed environment's platform answers for its own.
+    pub async fn check_containers(&self) -> e2e::Result<()> {
+        match self {
+            Self::Local(stack) => stack.check_containers().await,
+            Self::Remote { .. } => Ok(()),
         }
     }
 

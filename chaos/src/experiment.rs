@@ -221,6 +221,24 @@ pub enum FaultSpec {
         timeout: HumanDuration,
     },
     RedisRestart,
+    /// `clients` registrations at once, every second, whose clients hang up 10 ms after sending.
+    HangUpBurst {
+        clients: u32,
+    },
+    /// `connections` connections that send half a request head and wait.
+    SlowClients {
+        connections: u32,
+    },
+    /// `requests` requests with invented methods on invented paths.
+    MethodFlood {
+        requests: u32,
+    },
+    /// `requests` registrations whose body of `bytes` is over the limit, each written in full
+    /// before the answer is read.
+    OversizedBodies {
+        requests: u32,
+        bytes: usize,
+    },
 }
 
 impl From<&FaultSpec> for Fault {
@@ -234,6 +252,12 @@ impl From<&FaultSpec> for Fault {
             FaultSpec::Bandwidth { rate } => Self::Bandwidth(*rate),
             FaultSpec::ResetPeer { timeout } => Self::ResetPeer(timeout.0),
             FaultSpec::RedisRestart => Self::RedisRestart,
+            FaultSpec::HangUpBurst { clients } => Self::HangUpBurst { clients: *clients },
+            FaultSpec::SlowClients { connections } => Self::SlowClients { connections: *connections },
+            FaultSpec::MethodFlood { requests } => Self::MethodFlood { requests: *requests },
+            FaultSpec::OversizedBodies { requests, bytes } => {
+                Self::OversizedBodies { requests: *requests, bytes: *bytes }
+            }
         }
     }
 }

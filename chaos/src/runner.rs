@@ -11,7 +11,7 @@ use crate::environment::Environment;
 use crate::experiment::{Experiment, FaultSpec, Rollback, SteadyState, Step};
 use crate::journal::{Activity, ActivityStatus, Journal, Status, SteadyStateOutcome, SteadyStates};
 use crate::load::Load;
-use crate::monitor::HealthMonitor;
+use crate::monitor::{HealthMonitor, MemoryMonitor};
 use crate::probe::Prober;
 use crate::progress::Progress;
 use crate::stats::measure;
@@ -112,6 +112,16 @@ impl Run<'_> {
         self.activity("heal", fault.to_string(), start, result.err().map(|error| error.to_string()))
     }
 
+    /// An out-of-memory kill or a restart is a failure whatever the probes saw; it is recorded
+    /// as an activity that names the container's state.
+    async fn containers_survived(&mut self) -> bool {
+        let start = self.started.elapsed();
+        let Err(error) = self.environment.check_containers().await else { return true };
+        let activity = self.activity("check", "containers".to_owned(), start, Some(error.to_string()));
+        self.activities.push(activity);
+        false
+    }
+
     fn activity(&mut self, kind: &str, name: String, start: Duration, error: Option<String>) -> Activity {
         if error.is_some() {
             self.failed = true;
@@ -199,6 +209,7 @@ pub async fn run(
     let backend = BackendClient::with_timeout(&base_url, Duration::from_secs(30));
     let load = Load::start(&base_url, &experiment.load, started);
     let health = HealthMonitor::start(&base_url, started);
+    let memory = MemoryMonitor::start(environment.memory_source(), started);
     let prober = Prober { backend: &backend, load: &load, started };
     let mut run = Run {
         environment,
@@ -246,7 +257,7 @@ pub async fn run(
     let rollbacks = run.roll_back(&experiment.rollbacks).await;
     let rollback_failed = run.failed && !method_failed;
 
-    let status = if interrupted {
+    let mut status = if interrupted {
         Status::Interrupted
     } else if run.failed {
         Status::Failed
@@ -266,8 +277,13 @@ pub async fn run(
         None
     };
 
+    if !run.containers_survived().await && status == Status::Completed {
+        status = Status::Failed;
+    }
+
     let samples = load.stop();
     let health_points = health.stop();
+    let memory = memory.stop();
     let duration = started.elapsed();
     let measurements = measure(&run.windows, &health_points, &samples);
     let deviated = run.deviated || !before.steady_state_met;
@@ -285,6 +301,6 @@ pub async fn run(
         run: run.activities,
         rollbacks,
         measurements,
-        timeline: Timeline { duration, faults: run.windows, health: health_points, samples },
+        timeline: Timeline { duration, faults: run.windows, health: health_points, samples, memory },
     }
 }

@@ -48,6 +48,15 @@ pub struct HealthPoint {
     pub connected: bool,
 }
 
+/// The backend's memory: from the Docker stats API for a local stack, from its `/metrics`
+/// (`process_resident_memory_bytes`) for a deployed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryPoint {
+    #[serde(rename = "at_ms", serialize_with = "millis")]
+    pub at: Duration,
+    pub bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Timeline {
     #[serde(rename = "duration_ms", serialize_with = "millis")]
@@ -55,4 +64,5 @@ pub struct Timeline {
     pub faults: Vec<FaultWindow>,
     pub health: Vec<HealthPoint>,
     pub samples: Vec<Sample>,
+    pub memory: Vec<MemoryPoint>,
 }

@@ -40,7 +40,7 @@ impl fmt::Display for ContainerState {
     }
 }
 
-pub(crate) async fn state(name: &str, id: &str) -> Result<ContainerState> {
+pub async fn state(name: &str, id: &str) -> Result<ContainerState> {
     let details = docker::client()?.inspect_container(id, None).await?;
     let state = details.state.unwrap_or_default();
     Ok(ContainerState {
@@ -54,14 +54,14 @@ pub(crate) async fn state(name: &str, id: &str) -> Result<ContainerState> {
 }
 
 /// The memory limit in bytes and the CPU limit in billionths of a CPU a container runs with.
-pub(crate) async fn limits(id: &str) -> Result<(i64, i64)> {
+pub async fn limits(id: &str) -> Result<(i64, i64)> {
     let host = docker::client()?.inspect_container(id, None).await?.host_config.unwrap_or_default();
     Ok((host.memory.unwrap_or_default(), host.nano_cpus.unwrap_or_default()))
 }
 
 /// Memory in use, as `docker stats` shows it: the cgroup's usage less the page cache the kernel
 /// can drop at will (`inactive_file`).
-pub(crate) async fn memory(id: &str) -> Result<u64> {
+pub async fn memory(id: &str) -> Result<u64> {
     let options = StatsOptions { stream: false, one_shot: true };
     let stats = docker::client()?
         .stats(id, Some(options))
@@ -85,7 +85,7 @@ pub struct Stopped {
 
 /// Sends SIGTERM, waits up to `grace`, then SIGKILL: what `docker stop -t` and container
 /// platforms do.
-pub(crate) async fn stop(id: &str, grace: Duration) -> Result<Stopped> {
+pub async fn stop(id: &str, grace: Duration) -> Result<Stopped> {
     let started = Instant::now();
     let t = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
     docker::client()?.stop_container(id, Some(StopContainerOptions { t: Some(t), signal: None })).await?;
@@ -95,7 +95,7 @@ pub(crate) async fn stop(id: &str, grace: Duration) -> Result<Stopped> {
 }
 
 /// Gives a running container a new memory limit (swap included, so that none hides a kill).
-pub(crate) async fn limit_memory(id: &str, bytes: i64) -> Result<()> {
+pub async fn limit_memory(id: &str, bytes: i64) -> Result<()> {
     let update = ContainerUpdateBody { memory: Some(bytes), memory_swap: Some(bytes), ..Default::default() };
     docker::client()?.update_container(id, update).await?;
     Ok(())

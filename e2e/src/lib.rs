@@ -4,7 +4,7 @@
 
 pub mod backend;
 pub mod client_faults;
-mod containers;
+pub mod containers;
 pub mod docker;
 pub mod error;
 pub mod faults;

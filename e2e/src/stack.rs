@@ -295,6 +295,11 @@ impl Stack {
         }
     }
 
+    /// One backend's container, for the Docker API.
+    pub fn backend_container_id(&self, index: usize) -> &str {
+        self.backends[index].container.id()
+    }
+
     /// The memory one backend container uses, as `docker stats` shows it.
     pub async fn backend_memory(&self, index: usize) -> Result<u64> {
         containers::memory(self.backends[index].container.id()).await

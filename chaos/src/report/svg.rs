@@ -1,6 +1,6 @@
 //! An SVG timeline per experiment: each request's latency (log scale) coloured by its status, the
-//! fault windows shaded, what `/health` said underneath, and when the fault was detected and the
-//! service recovered.
+//! backend's memory on a linear scale of its own (right axis), the fault windows shaded, what
+//! `/health` said underneath, and when the fault was detected and the service recovered.
 //!
 //! Written by hand rather than with a plotting crate: the output is small, has no font
 //! dependencies, and is byte-for-byte stable, so it can be snapshot-tested.
@@ -15,7 +15,7 @@ use crate::journal::Journal;
 const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 360.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 940.0;
+const RIGHT: f64 = 900.0;
 const TOP: f64 = 56.0;
 const BOTTOM: f64 = 260.0;
 const HEALTH_TOP: f64 = 270.0;
@@ -27,6 +27,8 @@ const SERVER_ERROR: &str = "#c62828";
 const NO_ANSWER: &str = "#212121";
 const DETECTED: &str = "#e65100";
 const RECOVERED: &str = "#1565c0";
+const MEMORY: &str = "#6a1b9a";
+const MIB: f64 = 1024.0 * 1024.0;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -82,6 +84,7 @@ pub fn timeline(journal: &Journal) -> String {
     fault_windows(&mut svg, journal, &scale);
     axes(&mut svg, &scale);
     requests(&mut svg, journal, &scale);
+    memory(&mut svg, journal, &scale);
     health_strip(&mut svg, journal, &scale);
     markers(&mut svg, journal, &scale);
     legend(&mut svg);
@@ -196,6 +199,34 @@ fn requests(svg: &mut String, journal: &Journal, scale: &Scale) {
     }
 }
 
+/// The memory line, its axis on the right from 0 to a round number of MiB above the peak.
+fn memory(svg: &mut String, journal: &Journal, scale: &Scale) {
+    let points = &journal.timeline.memory;
+    #[allow(clippy::cast_precision_loss)] // memory sizes stay far below 2^52
+    let peak_mib = points.iter().map(|point| point.bytes as f64 / MIB).fold(0.0, f64::max);
+    if points.is_empty() {
+        return;
+    }
+    let step = tick_step_seconds(peak_mib * 2.0).max(1.0);
+    let top_mib = ((peak_mib / step).floor() + 1.0) * step;
+    let y = |mib: f64| BOTTOM - (BOTTOM - TOP) * (mib / top_mib);
+    let mut tick = 0.0;
+    while tick <= top_mib + 1e-9 {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" font-size="10" fill="{MEMORY}">{tick} MiB</text>"#,
+            RIGHT + 4.0,
+            y(tick) + 3.0
+        );
+        tick += step;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let path: Vec<String> =
+        points.iter().map(|point| format!("{:.1},{:.1}", scale.x(point.at), y(point.bytes as f64 / MIB))).collect();
+    let _ =
+        writeln!(svg, r#"<polyline points="{}" fill="none" stroke="{MEMORY}" stroke-width="1.5"/>"#, path.join(" "));
+}
+
 fn health_strip(svg: &mut String, journal: &Journal, scale: &Scale) {
     for pair in journal.timeline.health.windows(2) {
         let (start, end) = (scale.x(pair[0].at), scale.x(pair[1].at));
@@ -242,7 +273,13 @@ fn markers(svg: &mut String, journal: &Journal, scale: &Scale) {
 }
 
 fn legend(svg: &mut String) {
-    let items = [(OK, "2xx/3xx"), (CLIENT_ERROR, "4xx"), (SERVER_ERROR, "5xx"), (NO_ANSWER, "no answer")];
+    let items = [
+        (OK, "2xx/3xx"),
+        (CLIENT_ERROR, "4xx"),
+        (SERVER_ERROR, "5xx"),
+        (NO_ANSWER, "no answer"),
+        (MEMORY, "memory (right)"),
+    ];
     let mut x = LEFT;
     let y = HEIGHT - 24.0;
     for (colour, label) in items {
@@ -253,7 +290,7 @@ fn legend(svg: &mut String) {
             x + 8.0,
             y + 4.0
         );
-        x += 90.0;
+        x += if label.len() > 10 { 120.0 } else { 90.0 };
     }
     let _ = writeln!(
         svg,

@@ -36,6 +36,10 @@ fn a_short_partition_holds_exits_0_and_writes_a_journal_with_measurements() {
     let summary = std::fs::read_to_string(reports.path().join("summary.md")).unwrap();
     assert!(summary.contains("| Short partition | held |"), "{summary}");
     assert!(reports.path().join("short-partition.timeline.svg").is_file());
+    let memory = journal["timeline"]["memory"].as_array().unwrap();
+    assert!(!memory.is_empty(), "the backend's memory is sampled from Docker's stats");
+    let peak = memory.iter().filter_map(|point| point["bytes"].as_u64()).max().unwrap();
+    assert!(peak < 512 * 1024 * 1024, "under the container's limit: {peak}");
     assert!(stderr.contains("injecting partition"), "progress is shown: {stderr}");
 }
 
@@ -70,7 +74,7 @@ fn list_shows_the_default_experiments() {
     let output = chaos(&["list"]);
     assert_eq!(output.status.code(), Some(0));
     let text = String::from_utf8_lossy(&output.stdout);
-    for name in ["partition", "ip-filter", "blackhole", "latency", "redis-restart"] {
+    for name in ["partition", "ip-filter", "blackhole", "latency", "redis-restart", "hang-up-burst", "slow-clients"] {
         assert!(text.contains(&format!("chaos/experiments/{name}.toml")), "{text}");
     }
 }

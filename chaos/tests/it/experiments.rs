@@ -117,3 +117,14 @@ fn faults_that_need_the_local_stack_are_refused_for_a_remote_target() {
     );
     assert!(errors(VALID, TargetKind::Remote).is_empty(), "a partition goes through the target's Toxiproxy");
 }
+
+#[test]
+fn client_faults_run_against_the_local_stack_only() {
+    let text =
+        VALID.replace(r#"fault = { type = "partition" }"#, r#"fault = { type = "slow-clients", connections = 10 }"#);
+    assert!(errors(&text, TargetKind::LocalStack).is_empty(), "{:?}", errors(&text, TargetKind::LocalStack));
+    assert_eq!(
+        errors(&text, TargetKind::Remote)[0],
+        "exp.toml: method[0].fault: slow-clients 10 connections needs the local stack; it cannot run against --target-url"
+    );
+}

@@ -7,7 +7,7 @@ use chaos::journal::{Activity, ActivityStatus, Journal, Status, SteadyStateOutco
 use chaos::probe::ProbeOutcome;
 use chaos::report;
 use chaos::stats::measure;
-use chaos::timeline::{FaultWindow, HealthPoint, Sample, Timeline};
+use chaos::timeline::{FaultWindow, HealthPoint, MemoryPoint, Sample, Timeline};
 
 fn ms(value: u64) -> Duration {
     Duration::from_millis(value)
@@ -83,8 +83,22 @@ fn journal(held: bool) -> Journal {
         ],
         rollbacks: vec![],
         measurements,
-        timeline: Timeline { duration: ms(8000), faults, health, samples },
+        timeline: Timeline { duration: ms(8000), faults, health, samples, memory: memory() },
     }
+}
+
+/// The backend's memory every 500 ms: 40 MiB, climbing during the fault, settling after it.
+fn memory() -> Vec<MemoryPoint> {
+    (0..16_u64)
+        .map(|tick| {
+            let mib = match tick {
+                0..4 => 40,
+                4..10 => 40 + (tick - 3) * 8,
+                _ => 44,
+            };
+            MemoryPoint { at: ms(tick * 500), bytes: mib * 1024 * 1024 }
+        })
+        .collect()
 }
 
 #[test]
@@ -119,7 +133,9 @@ fn the_timeline_svg_shades_the_fault_and_marks_detection_and_recovery() {
     let svg = report::svg::timeline(&journal(true));
     assert!(svg.contains(">Short partition: held</text>"));
     assert!(svg.contains("detected in 0.30 s · recovered in 0.40 s · 80 requests"));
-    assert_eq!(svg.matches("<circle").count(), 80 + 4, "one dot per request, four in the legend");
+    assert_eq!(svg.matches("<circle").count(), 80 + 5, "one dot per request, five in the legend");
+    assert_eq!(svg.matches("<polyline").count(), 1, "the memory line");
+    assert!(svg.contains(">100 MiB</text>"), "its axis reaches a round step past the 88 MiB peak: {svg}");
     insta::assert_snapshot!("timeline_svg", svg);
 }
 
