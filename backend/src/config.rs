@@ -50,6 +50,7 @@ pub struct HashingSettings {
 
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
+    pub mode: RedisMode,
     pub url: RedisUrl,
     /// `REDIS_PASSWORD`, for platforms that inject the password as a secret apart from the URL
     /// (Scaleway's secret environment variables). Never together with a password in the URL.
@@ -71,6 +72,8 @@ pub struct RedisSettings {
     /// A pooled connection older than this is closed instead of reused, so that the pool follows
     /// an endpoint that moved (a failover) even when the old address still answers.
     pub connection_max_lifetime: Duration,
+    /// Replicas that must have an account before its registration is answered 201 (`WAIT`).
+    pub wait_replicas: u32,
     pub key_prefix: String,
 }
 
@@ -122,7 +125,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// A Redis URL whose password never reaches a log line or an error message.
+/// A Redis URL whose password never reaches a log line or an error message: one node, or, for
+/// cluster mode, several seed nodes separated by commas.
 #[derive(Clone)]
 pub struct RedisUrl {
     secret: SecretString,
@@ -131,6 +135,19 @@ pub struct RedisUrl {
 
 impl RedisUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut shown = Vec::new();
+        for node in raw.split(',').map(str::trim) {
+            shown.push(Self::parse_node(node)?);
+        }
+        let schemes: Vec<bool> = shown.iter().map(|node| node.starts_with("rediss://")).collect();
+        if schemes.windows(2).any(|pair| pair[0] != pair[1]) {
+            return Err("expected every node to use the same scheme, redis:// or rediss://".to_owned());
+        }
+        Ok(Self { secret: SecretString::from(raw.to_owned()), redacted: shown.join(",") })
+    }
+
+    /// Checks one node's URL and gives it with its password hidden.
+    fn parse_node(raw: &str) -> Result<String, String> {
         let url = url::Url::parse(raw).map_err(|_| "expected a URL such as redis://host:6379/0".to_owned())?;
         if !matches!(url.scheme(), "redis" | "rediss") {
             return Err(format!("expected the redis:// or rediss:// scheme, got {}://", url.scheme()));
@@ -147,12 +164,21 @@ impl RedisUrl {
             // `set_password` only fails for URLs that cannot have credentials; redis:// can.
             let _ = shown.set_password(Some("***"));
         }
-        Ok(Self { secret: SecretString::from(raw.to_owned()), redacted: shown.to_string() })
+        Ok(shown.to_string())
     }
 
     /// The URL with its password, for the Redis client only.
     pub fn expose(&self) -> &str {
         self.secret.expose_secret()
+    }
+
+    /// Each node's URL with its password, for the Redis client only.
+    pub fn expose_nodes(&self) -> impl Iterator<Item = &str> {
+        self.secret.expose_secret().split(',').map(str::trim)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.redacted.split(',').count()
     }
 
     pub fn uses_tls(&self) -> bool {
@@ -161,6 +187,13 @@ impl RedisUrl {
 
     pub fn has_password(&self) -> bool {
         self.redacted.contains(":***@")
+    }
+
+    /// True when a node names a database other than 0, which Redis Cluster does not have.
+    fn selects_a_database(&self) -> bool {
+        self.redacted
+            .split(',')
+            .any(|node| url::Url::parse(node).is_ok_and(|url| !matches!(url.path().trim_start_matches('/'), "" | "0")))
     }
 }
 
@@ -174,6 +207,14 @@ impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RedisUrl({})", self.redacted)
     }
+}
+
+/// How Redis is deployed: one endpoint (standalone, or a high-availability pair behind one
+/// address), or Redis Cluster with keys split over shards by hash slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisMode {
+    Standalone,
+    Cluster,
 }
 
 /// One variable that could not be used.
@@ -263,6 +304,32 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         };
         let hidden = |_: &str| "(not shown: may hold a password)".to_owned();
         let url = self.with("REDIS_URL", "redis://localhost:6379/0", RedisUrl::parse, hidden);
+        let mode = self.with(
+            "REDIS_MODE",
+            "standalone",
+            |raw| match raw.to_ascii_lowercase().as_str() {
+                "standalone" => Ok(RedisMode::Standalone),
+                "cluster" => Ok(RedisMode::Cluster),
+                _ => Err("expected standalone or cluster".to_owned()),
+            },
+            str::to_owned,
+        );
+        let url_problem = match mode {
+            RedisMode::Standalone if url.node_count() > 1 => {
+                Some("several nodes are for REDIS_MODE=cluster; standalone takes one URL")
+            }
+            RedisMode::Cluster if url.selects_a_database() => {
+                Some("Redis Cluster has only database 0: drop the /N after each host")
+            }
+            _ => None,
+        };
+        if let Some(expected) = url_problem {
+            self.problems.push(Problem {
+                variable: "REDIS_URL",
+                value: "(not shown: may hold a password)".to_owned(),
+                expected: expected.to_owned(),
+            });
+        }
         let password = self.optional("REDIS_PASSWORD").map(SecretString::from);
         if password.is_some() && url.has_password() {
             self.problems.push(Problem {
@@ -272,6 +339,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             });
         }
         RedisSettings {
+            mode,
             url,
             password,
             tls_ca_file: self.optional("REDIS_TLS_CA_FILE").map(PathBuf::from),
@@ -296,6 +364,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 Duration::from_mins(5),
                 Bound::Positive,
             ),
+            wait_replicas: self.ranged("REDIS_WAIT_REPLICAS", 0, 0..=16),
             key_prefix: self.optional("REDIS_KEY_PREFIX").unwrap_or_else(|| "gift-genie:".to_owned()),
         }
     }

@@ -79,6 +79,8 @@ impl From<&'static str> for DiscardReason {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
+    /// `primary` for a standalone Redis; a cluster shard's primary address (`10.0.0.3:6379`).
+    pub shard: String,
     pub state: &'static str,
 }
 
@@ -145,7 +147,7 @@ impl RedisMetrics {
         r.register("pool_waiting", "Calls waiting for a free connection", self.pool_waiting.clone());
         r.register(
             "breaker_state",
-            "Circuit breaker state: 1 for the current state, 0 otherwise",
+            "Circuit breaker state per shard: 1 for the current state, 0 otherwise",
             self.breaker_state.clone(),
         );
         r.register("breaker_opened", "Times the circuit breaker opened", self.breaker_opened.clone());

@@ -1,7 +1,11 @@
 //! A fixed-window rate limit per client address, enforced atomically in Redis.
 //!
-//! One Lua script increments the counter and sets its expiry, so that a crash between the two can
-//! never leave a counter without expiry, and several replicas sharing one Redis share one limit.
+//! One Lua script counts the attempt and sets the window's expiry, so that a crash between the two
+//! can never leave a count without expiry, and several replicas sharing one Redis share one limit.
+//! Each attempt is counted by its own id, in a hash of at most `limit` ids, rather than by INCR:
+//! counting is then idempotent, so a retried call (ours, or redis-rs following a cluster
+//! redirect) never counts one attempt twice. The key is one per client: on Redis Cluster too,
+//! the count is exact.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,17 +18,26 @@ use crate::config::RateLimitSettings;
 use crate::deadline::Deadline;
 use crate::redis_pool::{Operation, RedisError, RedisPool, Retry};
 
-/// Counting an attempt twice would punish the client for our timeout: never retried.
-const COUNT_ATTEMPT: Operation = Operation { name: "rate_limit", retry: Retry::Never };
+/// Idempotent: an attempt is counted by its id, once, however often the call is retried.
+const COUNT_ATTEMPT: Operation = Operation { name: "rate_limit", retry: Retry::Idempotent };
 
+/// KEYS[1]: the client's attempts in this window. ARGV: the window in ms, the limit, this
+/// attempt's id. Answers whether the attempt counts (is allowed), the attempts counted, and the
+/// time left in the window.
 const SCRIPT: &str = r"
-local count = redis.call('INCR', KEYS[1])
+local used = redis.call('HLEN', KEYS[1])
+local counted = redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1
+if not counted and used < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[3], 1)
+  used = used + 1
+  counted = true
+end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
 end
-return {count, ttl}
+return {counted and 1 or 0, used, ttl}
 ";
 
 /// The outcome of counting one attempt.
@@ -47,7 +60,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(redis: RedisPool, settings: RateLimitSettings, scope: &str) -> Self {
-        let key_prefix = format!("{}ratelimit:{scope}:", redis.settings().key_prefix);
+        let key_prefix = format!("{}attempts:{scope}:", redis.settings().key_prefix);
         Self { redis, settings, key_prefix, script: Arc::new(redis::Script::new(SCRIPT)) }
     }
 
@@ -55,18 +68,18 @@ impl RateLimiter {
     pub async fn check(&self, client: IpAddr, deadline: Deadline) -> Result<Decision, RedisError> {
         let key = format!("{}{}", self.key_prefix, budget_owner(client, self.settings.ipv6_prefix));
         let window_ms = u64::try_from(self.settings.window.as_millis()).unwrap_or(u64::MAX);
-        let (count, ttl_ms): (u64, u64) = self
+        let limit = self.settings.max_attempts;
+        let attempt = uuid::Uuid::new_v4().to_string();
+        let (counted, used, ttl_ms): (u8, u32, u64) = self
             .redis
-            .execute(COUNT_ATTEMPT, deadline, |mut connection| {
-                let script = Arc::clone(&self.script);
-                let key = key.clone();
-                async move { script.key(key).arg(window_ms).invoke_async(&mut connection).await }
+            .execute(COUNT_ATTEMPT, &key, deadline, |mut connection| {
+                let mut invocation = self.script.key(&key);
+                invocation.arg(window_ms).arg(limit).arg(&attempt);
+                async move { invocation.invoke_async(&mut connection).await }
             })
             .await?;
-        let limit = self.settings.max_attempts;
-        let used = u32::try_from(count).unwrap_or(u32::MAX);
         Ok(Decision {
-            allowed: used <= limit,
+            allowed: counted == 1,
             limit,
             remaining: limit.saturating_sub(used),
             reset_after: Duration::from_secs(ttl_ms.div_ceil(1000).max(1)),

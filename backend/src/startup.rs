@@ -43,8 +43,8 @@ impl App {
         let redis = self.state.redis.clone();
         tokio::spawn(async move {
             let deadline = Deadline::after(redis.settings().operation_timeout);
-            if let Err(error) = redis.check_primary(deadline).await {
-                tracing::warn!(%error, "redis is not reachable at startup; serving anyway, and /health reports it");
+            for (shard, error) in redis.check_primaries(deadline).await.failing {
+                tracing::warn!(%error, shard, "redis is not reachable at startup; serving anyway, and /health reports it");
             }
         });
         let http = self.state.settings.http.clone();

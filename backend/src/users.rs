@@ -1,4 +1,15 @@
-//! Users, stored in Redis: one hash per user and one index key per email.
+//! Users, stored in Redis so that each operation touches one key, and so one hash slot: the same
+//! code is exact on one server and on Redis Cluster.
+//!
+//! - `account:<email>`, a hash with the whole account: its existence is the email's claim, so
+//!   two registrations of one email can never both win, whatever slot anything else is on.
+//! - `user-id:<id>`, the account's email: how an id finds its account.
+//!
+//! An account is written whole (one `HSET` in a script), before its id points at it: no read
+//! finds half an account. Should the index write never happen (the process dies in between), the
+//! account is only invisible by id, and the next registration of that email writes the index
+//! again on its way to a 409. Accounts created before this layout (`user:<id>` hashes claimed by
+//! `user-email:<email>`) stay readable and keep their email.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,21 +21,29 @@ use uuid::Uuid;
 use crate::deadline::Deadline;
 use crate::redis_pool::{Operation, RedisError, RedisPool, Retry};
 
-/// Idempotent thanks to the script: a retry after a lost reply finds the email already mapped to
-/// this very user, and succeeds instead of answering 409 to the request that created the account.
+/// Idempotent thanks to the script: a retry after a lost reply finds the account already owned
+/// by this very user, and succeeds instead of answering 409 to the request that created it.
 const CREATE_USER: Operation = Operation { name: "create_user", retry: Retry::Idempotent };
+const INDEX_USER: Operation = Operation { name: "index_user", retry: Retry::Idempotent };
+const UNDO_USER: Operation = Operation { name: "undo_user", retry: Retry::Idempotent };
 const FIND_USER: Operation = Operation { name: "find_user", retry: Retry::Idempotent };
+const FIND_LEGACY: Operation = Operation { name: "find_legacy_user", retry: Retry::Idempotent };
 
-/// Claims the email and writes the user in one step, so that concurrent registrations of one
-/// email produce exactly one account. Running it again for the same user changes nothing and
-/// answers as the first run did.
+/// Writes the account unless the email already has one; answers the owner's id either way.
 const CREATE_SCRIPT: &str = r"
-local owner = redis.call('GET', KEYS[1])
+local owner = redis.call('HGET', KEYS[1], 'id')
 if owner then
-  return owner == ARGV[1] and 1 or 0
+  return owner
 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], 'id', ARGV[1], 'email', ARGV[2], 'name', ARGV[3], 'password_hash', ARGV[4], 'created_at', ARGV[5])
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'email', ARGV[2], 'name', ARGV[3], 'password_hash', ARGV[4], 'created_at', ARGV[5])
+return ARGV[1]
+";
+
+/// Takes back an account that too few replicas confirmed, if it is still this user's.
+const UNDO_SCRIPT: &str = r"
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
 return 1
 ";
 
@@ -56,53 +75,145 @@ pub struct UserStore {
     redis: RedisPool,
     prefix: String,
     create: Arc<redis::Script>,
+    undo: Arc<redis::Script>,
 }
 
 impl UserStore {
     pub fn new(redis: RedisPool) -> Self {
         let prefix = redis.settings().key_prefix.clone();
-        Self { redis, prefix, create: Arc::new(redis::Script::new(CREATE_SCRIPT)) }
+        Self {
+            redis,
+            prefix,
+            create: Arc::new(redis::Script::new(CREATE_SCRIPT)),
+            undo: Arc::new(redis::Script::new(UNDO_SCRIPT)),
+        }
     }
 
-    fn user_key(&self, id: Uuid) -> String {
+    fn account_key(&self, email: &str) -> String {
+        format!("{}account:{email}", self.prefix)
+    }
+
+    fn index_key(&self, id: Uuid) -> String {
+        format!("{}user-id:{id}", self.prefix)
+    }
+
+    fn legacy_user_key(&self, id: Uuid) -> String {
         format!("{}user:{id}", self.prefix)
     }
 
-    fn email_key(&self, email: &str) -> String {
+    fn legacy_claim_key(&self, email: &str) -> String {
         format!("{}user-email:{email}", self.prefix)
     }
 
     /// Stores `user` with its password hash (a PHC string: the plain password never reaches this
-    /// module), unless another user has its email.
+    /// module), unless another user has its email. With `REDIS_WAIT_REPLICAS`, the account is
+    /// answered for only once that many replicas have it (`WAIT`, for at most half an operation
+    /// timeout); if they do not confirm it in time, it is taken back and the call fails, so that
+    /// no 201 rests on a write a failover could lose.
     pub async fn create(&self, user: &User, password_hash: &str, deadline: Deadline) -> Result<Created, RedisError> {
-        let (email_key, user_key) = (self.email_key(&user.email), self.user_key(user.id));
-        let created: bool = self
+        if self.legacy_claim(&user.email, deadline).await? {
+            return Ok(Created::EmailTaken);
+        }
+        let account = self.account_key(&user.email);
+        let settings = self.redis.settings();
+        let wanted = settings.wait_replicas;
+        // Within the attempt (one operation timeout), and leaving the request an operation
+        // timeout to take the account back should the replicas not confirm it.
+        let wait_for =
+            (settings.operation_timeout / 2).min(deadline.remaining().saturating_sub(settings.operation_timeout));
+        let (owner, acknowledged): (String, u32) = self
             .redis
-            .execute(CREATE_USER, deadline, |mut connection| {
-                let mut invocation = self.create.key(&email_key);
+            .execute(CREATE_USER, &account, deadline, |mut connection| {
+                let mut invocation = self.create.key(&account);
                 invocation
-                    .key(&user_key)
                     .arg(user.id.to_string())
                     .arg(&user.email)
                     .arg(&user.name)
                     .arg(password_hash)
                     .arg(user.created_at.to_string());
-                async move { invocation.invoke_async(&mut connection).await }
+                let account = account.clone();
+                async move {
+                    let owner: String = invocation.invoke_async(&mut connection).await?;
+                    if wanted == 0 || owner != user.id.to_string() {
+                        return Ok((owner, wanted));
+                    }
+                    // On the connection that wrote, so that WAIT counts this write; never 0,
+                    // which would wait forever.
+                    let timeout = u64::try_from(wait_for.as_millis()).unwrap_or(u64::MAX).max(1);
+                    let mut wait = redis::cmd("WAIT");
+                    wait.arg(wanted).arg(timeout);
+                    let acknowledged = connection.on_node_of(&account, wait).await?;
+                    Ok((owner, redis::from_redis_value(acknowledged)?))
+                }
             })
             .await?;
-        Ok(if created { Created::User } else { Created::EmailTaken })
+        let owner: Uuid = owner.parse().map_err(|_| RedisError::Server {
+            operation: CREATE_USER.name,
+            source: redis::RedisError::from((redis::ErrorKind::Client, "an account holds an id that is not a UUID")),
+        })?;
+        if owner == user.id && acknowledged < wanted {
+            self.undo(user, deadline).await?;
+            return Err(RedisError::NotReplicated { wanted, acknowledged });
+        }
+        // For the owner, whoever it is: this also heals an index a registration never wrote.
+        self.index(owner, &user.email, deadline).await?;
+        Ok(if owner == user.id { Created::User } else { Created::EmailTaken })
+    }
+
+    async fn legacy_claim(&self, email: &str, deadline: Deadline) -> Result<bool, RedisError> {
+        let key = self.legacy_claim_key(email);
+        self.redis
+            .execute(FIND_LEGACY, &key, deadline, |mut connection| {
+                let key = key.clone();
+                async move { redis::cmd("EXISTS").arg(key).query_async(&mut connection).await }
+            })
+            .await
+    }
+
+    async fn index(&self, id: Uuid, email: &str, deadline: Deadline) -> Result<(), RedisError> {
+        let key = self.index_key(id);
+        self.redis
+            .execute(INDEX_USER, &key, deadline, |mut connection| {
+                let key = key.clone();
+                async move { redis::cmd("SET").arg(key).arg(email).query_async(&mut connection).await }
+            })
+            .await
+    }
+
+    async fn undo(&self, user: &User, deadline: Deadline) -> Result<(), RedisError> {
+        let account = self.account_key(&user.email);
+        self.redis
+            .execute(UNDO_USER, &account, deadline, |mut connection| {
+                let mut invocation = self.undo.key(&account);
+                invocation.arg(user.id.to_string());
+                async move { invocation.invoke_async::<()>(&mut connection).await }
+            })
+            .await
     }
 
     pub async fn find(&self, id: Uuid, deadline: Deadline) -> Result<Option<User>, RedisError> {
-        let key = self.user_key(id);
+        let index = self.index_key(id);
+        let email: Option<String> = self
+            .redis
+            .execute(FIND_USER, &index, deadline, |mut connection| {
+                let index = index.clone();
+                async move { redis::cmd("GET").arg(index).query_async(&mut connection).await }
+            })
+            .await?;
+        let (operation, key) = match email {
+            Some(email) => (FIND_USER, self.account_key(&email)),
+            None => (FIND_LEGACY, self.legacy_user_key(id)),
+        };
         let fields: HashMap<String, String> = self
             .redis
-            .execute(FIND_USER, deadline, |mut connection| {
+            .execute(operation, &key, deadline, |mut connection| {
                 let key = key.clone();
                 async move { redis::cmd("HGETALL").arg(key).query_async(&mut connection).await }
             })
             .await?;
-        Ok(user_from_fields(&fields))
+        // An index that points at another account (its email re-registered after a removal)
+        // names no user.
+        Ok(user_from_fields(&fields).filter(|user| user.id == id))
     }
 }
 

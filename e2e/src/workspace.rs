@@ -102,7 +102,17 @@ mod tests {
         let entries = build_context_entries().unwrap();
         assert_eq!(
             entries,
-            ["Cargo.toml", "Cargo.lock", "backend", "chaos", "e2e", "plancheck", "process-metrics", "testcontainers-toxiproxy", "testkit"]
+            [
+                "Cargo.toml",
+                "Cargo.lock",
+                "backend",
+                "chaos",
+                "e2e",
+                "plancheck",
+                "process-metrics",
+                "testcontainers-toxiproxy",
+                "testkit"
+            ]
         );
     }
 }

@@ -146,3 +146,31 @@ fn the_redis_password_can_come_from_its_own_secret_variable_but_not_from_both_pl
     assert_eq!(both.variable, "REDIS_PASSWORD");
     assert!(!both.to_string().contains("s3cret") && !both.to_string().contains("inline"), "{both}");
 }
+
+#[test]
+fn cluster_mode_takes_several_seed_nodes_and_hides_every_password() {
+    let settings = settings(&[
+        ("REDIS_MODE", "cluster"),
+        ("REDIS_URL", "redis://u:s3cret@10.0.0.1:6379, redis://u:s3cret@10.0.0.2:6379"),
+    ])
+    .unwrap();
+    assert_eq!(settings.redis.mode, RedisMode::Cluster);
+    assert_eq!(settings.redis.url.node_count(), 2);
+    assert_eq!(settings.redis.url.to_string(), "redis://u:***@10.0.0.1:6379,redis://u:***@10.0.0.2:6379");
+    assert_eq!(
+        settings.redis.url.expose_nodes().collect::<Vec<_>>(),
+        ["redis://u:s3cret@10.0.0.1:6379", "redis://u:s3cret@10.0.0.2:6379"]
+    );
+}
+
+#[rstest]
+#[case::several_nodes_in_standalone_mode(&[("REDIS_URL", "redis://a:6379,redis://b:6379")], "several nodes are for REDIS_MODE=cluster")]
+#[case::a_database_in_cluster_mode(&[("REDIS_MODE", "cluster"), ("REDIS_URL", "redis://a:6379/2")], "Redis Cluster has only database 0")]
+#[case::mixed_schemes(&[("REDIS_MODE", "cluster"), ("REDIS_URL", "redis://a:6379,rediss://b:6379")], "the same scheme")]
+#[case::an_unknown_mode(&[("REDIS_MODE", "sentinel")], "expected standalone or cluster")]
+#[case::too_many_replicas_to_wait_for(&[("REDIS_WAIT_REPLICAS", "17")], "from 0 to 16")]
+fn a_redis_shape_the_service_cannot_use_is_refused(#[case] vars: &[(&str, &str)], #[case] expected: &str) {
+    let error = settings(vars).unwrap_err().to_string();
+    assert!(error.contains(expected), "{error}");
+    assert!(!error.contains("s3cret"));
+}

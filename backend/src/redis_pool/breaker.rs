@@ -7,8 +7,12 @@
 //!
 //! Letting live traffic act as the half-open trial would make some user pay the full timeout on
 //! every probe; the background probe pays it instead.
+//!
+//! There is one breaker per shard ([`Breakers`]): in cluster mode a shard that is down fails
+//! fast while the others keep answering.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::metrics::{RedisMetrics, StateLabels};
@@ -47,6 +51,7 @@ pub struct Breaker {
     inner: Mutex<Inner>,
     failure_threshold: u32,
     metrics: RedisMetrics,
+    shard: String,
 }
 
 /// What a failure did to the breaker.
@@ -58,7 +63,7 @@ pub enum Tripped {
 }
 
 impl Breaker {
-    pub fn new(failure_threshold: u32, metrics: RedisMetrics) -> Self {
+    pub fn new(failure_threshold: u32, metrics: RedisMetrics, shard: &str) -> Self {
         let breaker = Self {
             inner: Mutex::new(Inner {
                 state: BreakerState::Closed,
@@ -68,9 +73,14 @@ impl Breaker {
             }),
             failure_threshold,
             metrics,
+            shard: shard.to_owned(),
         };
         breaker.publish(BreakerState::Closed);
         breaker
+    }
+
+    pub fn shard(&self) -> &str {
+        &self.shard
     }
 
     #[cfg(test)]
@@ -106,7 +116,7 @@ impl Breaker {
             drop(inner);
             self.metrics.breaker_opened.inc();
             self.publish(BreakerState::Open);
-            tracing::error!(cause = %error, threshold = self.failure_threshold, "redis failed repeatedly; opening the circuit breaker");
+            tracing::error!(cause = %error, shard = self.shard, threshold = self.failure_threshold, "redis failed repeatedly; opening the circuit breaker");
             return Tripped::Now;
         }
         Tripped::No
@@ -133,7 +143,7 @@ impl Breaker {
         };
         self.publish(BreakerState::Closed);
         let open_for = opened_at.map(|at| at.elapsed());
-        tracing::info!(?open_for, "redis answered the probe; closing the circuit breaker");
+        tracing::info!(?open_for, shard = self.shard, "redis answered the probe; closing the circuit breaker");
     }
 
     fn transition(&self, from: BreakerState, to: BreakerState) {
@@ -149,13 +159,50 @@ impl Breaker {
         for state in BreakerState::ALL {
             self.metrics
                 .breaker_state
-                .get_or_create(&StateLabels { state: state.label() })
+                .get_or_create(&StateLabels { shard: self.shard.clone(), state: state.label() })
                 .set(i64::from(state == current));
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("breaker lock is never poisoned: no code panics while holding it")
+    }
+
+    /// Takes the breaker's series out of the metrics: its shard is gone.
+    fn unpublish(&self) {
+        for state in BreakerState::ALL {
+            self.metrics.breaker_state.remove(&StateLabels { shard: self.shard.clone(), state: state.label() });
+        }
+    }
+}
+
+/// The breakers of every shard, made on first use.
+#[derive(Debug)]
+pub struct Breakers {
+    failure_threshold: u32,
+    metrics: RedisMetrics,
+    by_shard: Mutex<HashMap<String, Arc<Breaker>>>,
+}
+
+impl Breakers {
+    pub fn new(failure_threshold: u32, metrics: RedisMetrics) -> Self {
+        Self { failure_threshold, metrics, by_shard: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn of(&self, shard: &str) -> Arc<Breaker> {
+        let mut by_shard = self.by_shard.lock().expect("breakers lock");
+        Arc::clone(
+            by_shard
+                .entry(shard.to_owned())
+                .or_insert_with(|| Arc::new(Breaker::new(self.failure_threshold, self.metrics.clone(), shard))),
+        )
+    }
+
+    /// Drops the breaker of a shard that no longer exists (its slots moved to another primary).
+    pub fn forget(&self, shard: &str) {
+        if let Some(breaker) = self.by_shard.lock().expect("breakers lock").remove(shard) {
+            breaker.unpublish();
+        }
     }
 }
 
@@ -168,9 +215,13 @@ mod tests {
         RedisError::CommandTimeout { operation: "ping", timeout: std::time::Duration::from_millis(5) }
     }
 
+    fn breaker(threshold: u32) -> Breaker {
+        Breaker::new(threshold, Metrics::new().redis, "primary")
+    }
+
     #[test]
     fn breaker_opens_only_after_the_threshold_of_consecutive_failures() {
-        let breaker = Breaker::new(3, Metrics::new().redis);
+        let breaker = breaker(3);
         assert_eq!(breaker.record_failure(&timeout()), Tripped::No);
         assert_eq!(breaker.record_failure(&timeout()), Tripped::No);
         assert!(breaker.admit().is_ok());
@@ -182,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_success_resets_the_count_of_consecutive_failures() {
-        let breaker = Breaker::new(2, Metrics::new().redis);
+        let breaker = breaker(2);
         breaker.record_failure(&timeout());
         breaker.record_success();
         assert_eq!(breaker.record_failure(&timeout()), Tripped::No);
@@ -191,7 +242,7 @@ mod tests {
 
     #[test]
     fn only_a_successful_probe_closes_an_open_breaker() {
-        let breaker = Breaker::new(1, Metrics::new().redis);
+        let breaker = breaker(1);
         breaker.record_failure(&timeout());
         breaker.probe_started();
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
@@ -209,10 +260,22 @@ mod tests {
     #[test]
     fn breaker_state_is_published_as_one_hot_gauges() {
         let metrics = Metrics::new();
-        let breaker = Breaker::new(1, metrics.redis.clone());
+        let breaker = Breaker::new(1, metrics.redis.clone(), "primary");
         breaker.record_failure(&timeout());
         let text = metrics.encode();
-        assert!(text.contains("gift_genie_redis_breaker_state{state=\"open\"} 1"), "{text}");
-        assert!(text.contains("gift_genie_redis_breaker_state{state=\"closed\"} 0"), "{text}");
+        assert!(text.contains("gift_genie_redis_breaker_state{shard=\"primary\",state=\"open\"} 1"), "{text}");
+        assert!(text.contains("gift_genie_redis_breaker_state{shard=\"primary\",state=\"closed\"} 0"), "{text}");
+    }
+
+    #[test]
+    fn each_shard_has_its_own_breaker() {
+        let metrics = Metrics::new();
+        let breakers = Breakers::new(1, metrics.redis.clone());
+        breakers.of("10.0.0.1:6379").record_failure(&timeout());
+        assert!(breakers.of("10.0.0.1:6379").admit().is_err());
+        assert!(breakers.of("10.0.0.2:6379").admit().is_ok(), "a shard that is down leaves the others alone");
+        breakers.forget("10.0.0.1:6379");
+        assert!(breakers.of("10.0.0.1:6379").admit().is_ok(), "a forgotten shard starts afresh");
+        assert!(!metrics.encode().contains("state=\"open\"} 1"));
     }
 }

@@ -27,6 +27,9 @@ pub enum RedisError {
     /// primary comes back as one. Nothing it says about writes can be trusted.
     #[error("redis answered {operation} as a replica, not a primary: {detail}")]
     NotPrimary { operation: &'static str, detail: String },
+    /// Fewer replicas than `REDIS_WAIT_REPLICAS` confirmed a write within the deadline.
+    #[error("only {acknowledged} of {wanted} replicas confirmed the write within the deadline")]
+    NotReplicated { wanted: u32, acknowledged: u32 },
     /// The request's deadline passed before this call could start.
     #[error("the request's deadline passed before redis {operation} could run")]
     DeadlinePassed { operation: &'static str },
@@ -74,7 +77,11 @@ impl RedisError {
     /// True when the caller is better served by "try again later" than by "we broke something":
     /// every unavailability, and the local limits that protect Redis.
     pub fn is_transient(&self) -> bool {
-        self.is_unavailability() || matches!(self, Self::CircuitOpen { .. } | Self::PoolExhausted(_) | Self::PoolClosed)
+        self.is_unavailability()
+            || matches!(
+                self,
+                Self::CircuitOpen { .. } | Self::PoolExhausted(_) | Self::PoolClosed | Self::NotReplicated { .. }
+            )
     }
 
     /// True when the connection that produced the error must not be used again.
@@ -94,6 +101,7 @@ impl RedisError {
             Self::Loading { .. } => "loading",
             Self::NotPrimary { .. } => "not_primary",
             Self::DeadlinePassed { .. } => "deadline_passed",
+            Self::NotReplicated { .. } => "not_replicated",
             Self::Server { .. } => "server",
             Self::PoolClosed => "pool_closed",
         }

@@ -1,41 +1,20 @@
 //! How the pool creates and vets connections.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind};
 
+use super::connection::{Connector, Pooled};
 use crate::metrics::{DiscardReason, RedisMetrics};
 
-/// A pooled connection, and whether redis-rs has seen it close.
-///
-/// A connection whose server went away (a restart, a failover) is dead long before anyone writes
-/// to it; handing it out would fail the next command with `broken pipe` without having sent it.
-/// redis-rs says so on its push channel, which is why connections speak RESP3.
-pub(crate) struct Connection {
-    handle: MultiplexedConnection,
-    closed: Arc<AtomicBool>,
-}
-
-impl Connection {
-    /// A handle for one command; it shares the connection with this pool entry.
-    pub(crate) fn handle(&self) -> MultiplexedConnection {
-        self.handle.clone()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-}
-
 /// Creates connections with the configured timeouts and TCP settings, and checks a pooled
-/// connection before reuse: closed ones and old ones are replaced, possibly dead ones get a `PING`.
+/// connection before reuse: closed ones and old ones are replaced, and in standalone mode
+/// possibly dead ones get a `PING`. A cluster connection is not pinged: its nodes reconnect by
+/// themselves, and a `PING` to every node would fail whenever one shard is down, taking the
+/// connection from the others' keys.
 pub(crate) struct ConnectionManager {
-    client: Client,
-    config: AsyncConnectionConfig,
+    connector: Connector,
     health_check_interval: Duration,
     max_lifetime: Duration,
     /// Connections last handed out before this instant get a PING before reuse. It moves forward
@@ -45,42 +24,31 @@ pub(crate) struct ConnectionManager {
     metrics: RedisMetrics,
 }
 
-/// What the manager needs to know besides the client.
-pub(crate) struct Limits {
-    pub connect_timeout: Duration,
-    pub operation_timeout: Duration,
-    pub health_check_interval: Duration,
-    pub max_lifetime: Duration,
-}
-
 impl ConnectionManager {
-    pub(crate) fn new(client: Client, limits: &Limits, metrics: RedisMetrics) -> Self {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(limits.connect_timeout))
-            // A backstop only: each call also runs under its own deadline in `RedisPool`.
-            .set_response_timeout(Some(limits.operation_timeout));
-        Self {
-            client,
-            config,
-            health_check_interval: limits.health_check_interval,
-            max_lifetime: limits.max_lifetime,
-            suspect_before: Mutex::new(None),
-            metrics,
-        }
+    pub(crate) fn new(
+        connector: Connector,
+        health_check_interval: Duration,
+        max_lifetime: Duration,
+        metrics: RedisMetrics,
+    ) -> Self {
+        Self { connector, health_check_interval, max_lifetime, suspect_before: Mutex::new(None), metrics }
     }
 
-    /// Opens a connection that tells when it closes.
-    pub(crate) async fn connect(&self) -> redis::RedisResult<Connection> {
-        let closed = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&closed);
-        let config = self.config.clone().set_push_sender(move |push: PushInfo| {
-            if push.kind == PushKind::Disconnection {
-                flag.store(true, Ordering::Release);
-            }
-            Ok::<(), std::convert::Infallible>(())
-        });
-        let handle = self.client.get_multiplexed_async_connection_with_config(&config).await?;
-        Ok(Connection { handle, closed })
+    /// Opens a connection outside the pool, for the circuit breaker's probe.
+    pub(crate) async fn connect(&self) -> redis::RedisResult<Pooled> {
+        self.connector.connect().await
+    }
+
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.connector.is_cluster()
+    }
+
+    pub(crate) fn nodes(&self) -> Option<&super::connection::NodeClients> {
+        self.connector.nodes()
+    }
+
+    pub(crate) fn topology_changed(&self) {
+        self.connector.topology_changed();
     }
 
     pub(crate) fn mark_idle_connections_suspect(&self) {
@@ -88,6 +56,9 @@ impl ConnectionManager {
     }
 
     fn needs_check(&self, metrics: &Metrics) -> Option<&'static str> {
+        if self.is_cluster() {
+            return None;
+        }
         let last_handed_out = metrics.recycled.unwrap_or(metrics.created);
         if last_handed_out.elapsed() >= self.health_check_interval {
             return Some("idle");
@@ -103,18 +74,21 @@ impl ConnectionManager {
 }
 
 impl managed::Manager for ConnectionManager {
-    type Type = Connection;
+    type Type = Pooled;
     type Error = redis::RedisError;
 
-    async fn create(&self) -> Result<Connection, redis::RedisError> {
+    async fn create(&self) -> Result<Pooled, redis::RedisError> {
         let connection = self.connect().await?;
         self.metrics.connections_opened.inc();
         Ok(connection)
     }
 
-    async fn recycle(&self, connection: &mut Connection, metrics: &Metrics) -> RecycleResult<redis::RedisError> {
+    async fn recycle(&self, connection: &mut Pooled, metrics: &Metrics) -> RecycleResult<redis::RedisError> {
         if connection.is_closed() {
             return self.discard("closed");
+        }
+        if connection.topology() != self.connector.topology() {
+            return self.discard("topology");
         }
         // So that the pool follows an endpoint that moved, even while the old address answers.
         if metrics.age() >= self.max_lifetime {
@@ -125,7 +99,7 @@ impl managed::Manager for ConnectionManager {
         };
         // deadpool bounds this with the caller's remaining deadline and drops the connection when
         // the PING fails or runs out of time.
-        match redis::cmd("PING").query_async::<String>(&mut connection.handle).await {
+        match redis::cmd("PING").query_async::<String>(&mut connection.handle()).await {
             Ok(_) => Ok(()),
             Err(error) => {
                 tracing::warn!(%error, reason, "pooled redis connection failed its health check; replacing it");

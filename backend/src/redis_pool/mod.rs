@@ -1,35 +1,45 @@
 //! Resilient access to Redis: a bounded pool, a deadline on every call, retries for idempotent
-//! operations only, and a circuit breaker that probes in the background.
+//! operations only, and a circuit breaker per shard that probes in the background.
 //!
 //! Every call runs under its request's [`Deadline`]; each attempt also under the operation
 //! timeout. A call never outlasts its request, whatever its retries and backoffs.
 //!
-//! Why a pool of exclusive connections on top of deadpool, rather than redis-rs's
-//! `ConnectionManager`, is written down in ARCHITECTURE.md.
+//! The same pool serves both modes. Standalone: each pooled connection is one multiplexed
+//! connection to the server. Cluster: each pooled connection is a redis-rs cluster connection,
+//! one multiplexed TCP connection per node, routing by slot and following `MOVED` and `ASK`; the
+//! pool's cap is then a cap per node. Why a pool of exclusive connections on top of deadpool,
+//! rather than redis-rs's `ConnectionManager`, is written down in ARCHITECTURE.md.
 
 mod breaker;
+mod client;
+mod connection;
 mod error;
 mod manager;
+mod probe;
+mod shards;
 
 use std::future::Future;
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use deadpool::managed::{Object, Pool, PoolError, TimeoutType, Timeouts};
 use rand::Rng as _;
-use redis::aio::MultiplexedConnection;
-use secrecy::ExposeSecret as _;
 
+pub use connection::RedisConnection;
 pub use error::RedisError;
+pub use shards::{STANDALONE, Shard, key_slot};
 
 use crate::config::RedisSettings;
 use crate::deadline::Deadline;
 use crate::metrics::{CommandLabels, KindLabels, OperationLabels, RedisMetrics};
-use breaker::{Breaker, Tripped};
-use manager::{ConnectionManager, Limits};
+use breaker::{Breaker, Breakers, Tripped};
+use manager::ConnectionManager;
+use shards::ShardMap;
 
 /// The longest pause between two attempts of one call.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The shard map is read again at most this often, however many calls fail.
+const SHARD_MAP_REFRESH: Duration = Duration::from_secs(1);
 
 /// Whether an operation may run twice.
 ///
@@ -39,9 +49,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// connection before handing it out, so that case needs no retry.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
-    /// Reads and other operations with no side effect: retried on unavailability errors.
+    /// Reads, and writes made idempotent (by the request's own id): retried on unavailability.
     Idempotent,
-    /// Operations with side effects (counting an attempt, creating a user): one attempt only.
+    /// One attempt only.
     Never,
 }
 
@@ -55,6 +65,15 @@ pub struct Operation {
 impl Operation {
     /// The readiness check: a write, which only a primary accepts.
     pub const HEALTH: Self = Self { name: "health", retry: Retry::Never };
+    const SHARD_MAP: Self = Self { name: "cluster_slots", retry: Retry::Never };
+}
+
+/// What the readiness check found: how many shards there are (one, standalone), and which of
+/// them did not take its write.
+#[derive(Debug)]
+pub struct PrimaryCheck {
+    pub shards: usize,
+    pub failing: Vec<(String, RedisError)>,
 }
 
 /// Shared handle to the pool; clones are cheap and share everything.
@@ -65,7 +84,11 @@ pub struct RedisPool {
 
 struct Inner {
     pool: Pool<ConnectionManager>,
-    breaker: Breaker,
+    breakers: Breakers,
+    shards: ShardMap,
+    /// When the shard map was last asked for, successfully or not; held while it is being asked
+    /// for, so that concurrent callers wait for that answer rather than ask again.
+    shards_asked: tokio::sync::Mutex<Option<Instant>>,
     settings: RedisSettings,
     metrics: RedisMetrics,
 }
@@ -74,6 +97,7 @@ impl std::fmt::Debug for RedisPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisPool")
             .field("url", &self.inner.settings.url)
+            .field("mode", &self.inner.settings.mode)
             .field("status", &self.inner.pool.status())
             .finish()
     }
@@ -91,26 +115,40 @@ pub enum SetupError {
 impl RedisPool {
     /// Builds the pool without connecting: the service must start while Redis is down.
     pub fn new(settings: RedisSettings, metrics: RedisMetrics) -> Result<Self, SetupError> {
-        let client = client_for(&settings)?;
-        let limits = Limits {
-            connect_timeout: settings.connect_timeout,
-            operation_timeout: settings.operation_timeout,
-            health_check_interval: settings.health_check_interval,
-            max_lifetime: settings.connection_max_lifetime,
-        };
-        let manager = ConnectionManager::new(client, &limits, metrics.clone());
+        let connector = client::connector_for(&settings)?;
+        let manager = ConnectionManager::new(
+            connector,
+            settings.health_check_interval,
+            settings.connection_max_lifetime,
+            metrics.clone(),
+        );
         let pool = Pool::builder(manager)
             .max_size(settings.pool_max_size)
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .expect("a runtime is configured, so building cannot fail");
         metrics.pool_max_size.set(i64::try_from(settings.pool_max_size).unwrap_or(i64::MAX));
-        let breaker = Breaker::new(settings.breaker.failure_threshold, metrics.clone());
-        Ok(Self { inner: Arc::new(Inner { pool, breaker, settings, metrics }) })
+        let breakers = Breakers::new(settings.breaker.failure_threshold, metrics.clone());
+        // The lone shard's breaker is published from the start, as one always was.
+        breakers.of(STANDALONE);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                breakers,
+                shards: ShardMap::default(),
+                shards_asked: tokio::sync::Mutex::new(None),
+                settings,
+                metrics,
+            }),
+        })
     }
 
     pub fn settings(&self) -> &RedisSettings {
         &self.inner.settings
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.inner.is_cluster()
     }
 
     /// Copies the pool's live numbers into the gauges, just before a scrape.
@@ -124,21 +162,48 @@ impl RedisPool {
         metrics.pool_waiting.set(gauge(status.waiting));
     }
 
-    /// Proves that Redis answers as a primary, once, within the operation timeout.
+    /// Proves that every shard answers as a primary, each once, within the operation timeout.
     ///
     /// `ROLE` would say so directly, but it is an `@dangerous` command that managed Redis users do
     /// not get (Scaleway's default user does not); a write needs only what the service uses anyway,
-    /// and a replica refuses it with `READONLY`.
-    pub async fn check_primary(&self, deadline: Deadline) -> Result<(), RedisError> {
-        let key = format!("{}health", self.inner.settings.key_prefix);
-        self.execute(Operation::HEALTH, deadline, |mut connection| {
-            let key = key.clone();
-            async move { health_write(&key).query_async::<()>(&mut connection).await }
-        })
-        .await
+    /// and a replica refuses it with `READONLY`. In cluster mode each shard gets a key of its own.
+    pub async fn check_primaries(&self, deadline: Deadline) -> PrimaryCheck {
+        let keys: Vec<(String, String)> = if self.is_cluster() {
+            // A stale map only names shards that answer or not; the check goes on either way.
+            let _ = self.inner.refresh_shards(deadline, true).await;
+            self.inner
+                .shards
+                .shards()
+                .iter()
+                .map(|shard| (shard.primary.clone(), self.inner.health_key(shard)))
+                .collect()
+        } else {
+            vec![(STANDALONE.to_owned(), format!("{}health", self.inner.settings.key_prefix))]
+        };
+        if keys.is_empty() {
+            // A cluster whose map cannot be read: nothing answers.
+            let failure = RedisError::ConnectTimeout(self.inner.settings.connect_timeout);
+            return PrimaryCheck { shards: 1, failing: vec![("cluster".to_owned(), failure)] };
+        }
+        let checks = keys.iter().map(|(shard, key)| async move {
+            let result = self
+                .execute(Operation::HEALTH, key, deadline, |mut connection| {
+                    let key = key.clone();
+                    async move { health_write(&key).query_async::<()>(&mut connection).await }
+                })
+                .await;
+            (shard.clone(), result)
+        });
+        let failing = futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .filter_map(|(shard, result)| result.err().map(|error| (shard, error)))
+            .collect();
+        PrimaryCheck { shards: keys.len(), failing }
     }
 
-    /// Runs `command` on a pooled connection, by `deadline`.
+    /// Runs `command` on a pooled connection, by `deadline`. `key` is the first key the command
+    /// touches: it names the shard whose breaker admits the call.
     ///
     /// Each attempt also has a deadline of `REDIS_OPERATION_TIMEOUT`, covering the wait for a
     /// connection, connecting, health checks and the command itself; retries happen only while
@@ -147,35 +212,41 @@ impl RedisPool {
     pub async fn execute<T, F, Fut>(
         &self,
         operation: Operation,
+        key: &str,
         deadline: Deadline,
         command: F,
     ) -> Result<T, RedisError>
     where
-        F: Fn(MultiplexedConnection) -> Fut,
+        F: Fn(RedisConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let inner = &self.inner;
+        if inner.is_cluster() {
+            // Without a map, every key counts against one placeholder shard until there is one.
+            let _ = inner.refresh_shards(deadline, false).await;
+        }
+        let breaker = inner.breakers.of(&inner.shards.of(key));
         let attempts = match operation.retry {
             Retry::Idempotent => inner.settings.retry.max_attempts,
             Retry::Never => 1,
         };
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut attempt = 1;
         let outcome = loop {
             if deadline.has_passed() {
                 break Err(RedisError::DeadlinePassed { operation: operation.name });
             }
-            let result = match inner.breaker.admit() {
-                Ok(()) => self.attempt(operation, deadline, &command).await,
+            let result = match breaker.admit() {
+                Ok(()) => inner.attempt(operation, deadline, &command).await,
                 Err(refused) => Err(refused),
             };
             match result {
                 Ok(value) => {
-                    inner.breaker.record_success();
+                    breaker.record_success();
                     break Ok(value);
                 }
                 Err(error) => {
-                    self.record_failure(&error);
+                    self.record_failure(&breaker, &error);
                     let pause = backoff(inner.settings.retry.backoff, attempt);
                     // A retry that could not start before the deadline would only hide this error.
                     if attempt >= attempts || !error.is_unavailability() || deadline.remaining() <= pause {
@@ -198,12 +269,97 @@ impl RedisPool {
         outcome
     }
 
+    fn record_failure(&self, breaker: &Arc<Breaker>, error: &RedisError) {
+        let inner = &self.inner;
+        let metrics = &inner.metrics;
+        metrics.errors.get_or_create(&KindLabels { kind: error.kind() }).inc();
+        match error {
+            RedisError::ConnectTimeout(_) => metrics.timeouts.get_or_create(&KindLabels { kind: "connect" }).inc(),
+            RedisError::CommandTimeout { .. } => metrics.timeouts.get_or_create(&KindLabels { kind: "command" }).inc(),
+            _ => 0,
+        };
+        if !error.is_unavailability() {
+            return;
+        }
+        inner.pool.manager().mark_idle_connections_suspect();
+        if inner.is_cluster() {
+            // A failover moves slots without a word from the dead primary: read the map again
+            // (at most once a second), so that keys follow their new primary.
+            let inner = Arc::clone(&self.inner);
+            tokio::spawn(async move {
+                let deadline = Deadline::after(inner.settings.operation_timeout);
+                let _ = inner.refresh_shards(deadline, true).await;
+            });
+        }
+        if breaker.record_failure(error) == Tripped::Now {
+            if !inner.is_cluster() {
+                // Idle connections were opened before the outage; none of them is worth a timeout.
+                // A cluster connection also serves the shards that still answer: it stays.
+                inner.pool.retain(|_, _| false);
+            }
+            tokio::spawn(probe::until_closed(Arc::downgrade(&self.inner), Arc::clone(breaker)));
+        }
+    }
+}
+
+impl Inner {
+    fn is_cluster(&self) -> bool {
+        self.pool.manager().is_cluster()
+    }
+
+    /// The readiness write's key for one shard: one that the shard's slots hold.
+    fn health_key(&self, shard: &Shard) -> String {
+        shards::key_in(shard, &format!("{}health:", self.settings.key_prefix))
+    }
+
+    /// Reads the cluster's shard map when it is unknown, or when `again` and the last reading is
+    /// older than [`SHARD_MAP_REFRESH`]. A failure leaves the map as it was.
+    async fn refresh_shards(&self, deadline: Deadline, again: bool) -> Result<(), RedisError> {
+        let known = !self.shards.shards().is_empty();
+        if known && !again {
+            return Ok(());
+        }
+        let Ok(mut asked) = tokio::time::timeout_at(deadline.instant(), self.shards_asked.lock()).await else {
+            return Err(RedisError::DeadlinePassed { operation: Operation::SHARD_MAP.name });
+        };
+        if asked.is_some_and(|at| at.elapsed() < SHARD_MAP_REFRESH) {
+            return Ok(());
+        }
+        *asked = Some(Instant::now());
+        let Some(nodes) = self.pool.manager().nodes() else { return Ok(()) };
+        let deadline = deadline.within(self.settings.operation_timeout);
+        let command = redis::cmd("CLUSTER").arg("SLOTS").clone();
+        let timeout = deadline.remaining();
+        let failed = |error: RedisError| {
+            tracing::warn!(%error, "cannot read the cluster's shard map");
+            error
+        };
+        let reply = match tokio::time::timeout_at(deadline.instant(), nodes.ask_any(&self.shards.nodes(), &command))
+            .await
+        {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(source)) => {
+                return Err(failed(RedisError::from_command(Operation::SHARD_MAP.name, source, timeout)));
+            }
+            Err(_) => return Err(failed(RedisError::CommandTimeout { operation: Operation::SHARD_MAP.name, timeout })),
+        };
+        match self.shards.update(&reply) {
+            None => tracing::warn!("CLUSTER SLOTS gave an answer that is not a slot map"),
+            Some(true) => {
+                tracing::info!(shards = ?self.shards.shards(), "the cluster's shards changed; pooled connections follow");
+                self.pool.manager().topology_changed();
+            }
+            Some(false) => {}
+        }
+        Ok(())
+    }
+
     async fn attempt<T, F, Fut>(&self, operation: Operation, deadline: Deadline, command: &F) -> Result<T, RedisError>
     where
-        F: Fn(MultiplexedConnection) -> Fut,
+        F: Fn(RedisConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let deadline = deadline.within(self.inner.settings.operation_timeout);
+        let deadline = deadline.within(self.settings.operation_timeout);
         let timeout = deadline.remaining();
         let connection = self.checkout(deadline).await?;
         let result = match tokio::time::timeout_at(deadline.instant(), command(connection.handle())).await {
@@ -211,7 +367,9 @@ impl RedisPool {
             Ok(Err(source)) => RedisError::from_command(operation.name, source, timeout),
             Err(_elapsed) => RedisError::CommandTimeout { operation: operation.name, timeout },
         };
-        if result.poisons_connection() {
+        // A cluster connection reconnects its nodes by itself and serves the other shards: it is
+        // never thrown away for one node's failure.
+        if result.poisons_connection() && !self.is_cluster() {
             // A connection that timed out may be blackholed: it would time out again for the next
             // caller. One to a replica stays one. Taking it out of the pool closes it and frees
             // its slot for a fresh one.
@@ -220,21 +378,21 @@ impl RedisPool {
                 RedisError::NotPrimary { .. } => "not_primary",
                 _ => "broken",
             };
-            self.inner.metrics.connections_discarded.get_or_create(&reason.into()).inc();
+            self.metrics.connections_discarded.get_or_create(&reason.into()).inc();
             drop(Object::take(connection));
         }
         Err(result)
     }
 
     async fn checkout(&self, deadline: Deadline) -> Result<Object<ConnectionManager>, RedisError> {
-        let settings = &self.inner.settings;
+        let settings = &self.settings;
         let remaining = deadline.remaining();
         let timeouts = Timeouts {
             wait: Some(settings.pool_wait_timeout.min(remaining)),
             create: Some(settings.connect_timeout.min(remaining)),
             recycle: Some(remaining),
         };
-        match tokio::time::timeout_at(deadline.instant(), self.inner.pool.timeout_get(&timeouts)).await {
+        match tokio::time::timeout_at(deadline.instant(), self.pool.timeout_get(&timeouts)).await {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(PoolError::Timeout(TimeoutType::Wait))) => {
                 Err(RedisError::PoolExhausted(timeouts.wait.unwrap_or_default()))
@@ -250,70 +408,6 @@ impl RedisPool {
                 Err(RedisError::PoolClosed)
             }
         }
-    }
-
-    fn record_failure(&self, error: &RedisError) {
-        let metrics = &self.inner.metrics;
-        metrics.errors.get_or_create(&KindLabels { kind: error.kind() }).inc();
-        match error {
-            RedisError::ConnectTimeout(_) => metrics.timeouts.get_or_create(&KindLabels { kind: "connect" }).inc(),
-            RedisError::CommandTimeout { .. } => metrics.timeouts.get_or_create(&KindLabels { kind: "command" }).inc(),
-            _ => 0,
-        };
-        if !error.is_unavailability() {
-            return;
-        }
-        self.inner.pool.manager().mark_idle_connections_suspect();
-        if self.inner.breaker.record_failure(error) == Tripped::Now {
-            // Idle connections were opened before the outage; none of them is worth a timeout.
-            self.inner.pool.retain(|_, _| false);
-            tokio::spawn(probe_until_closed(Arc::downgrade(&self.inner)));
-        }
-    }
-}
-
-/// Tries Redis on a fresh connection every probe interval until it answers, then closes the
-/// breaker. Ends early when the pool is dropped.
-async fn probe_until_closed(inner: Weak<Inner>) {
-    loop {
-        let Some(interval) = inner.upgrade().map(|inner| inner.settings.breaker.probe_interval) else {
-            return;
-        };
-        tokio::time::sleep(interval).await;
-        let Some(inner) = inner.upgrade() else { return };
-        inner.breaker.probe_started();
-        match probe(&inner).await {
-            Ok(()) => {
-                inner.breaker.probe_succeeded();
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "redis is still unreachable; the circuit breaker stays open");
-                inner.breaker.probe_failed(&error);
-            }
-        }
-    }
-}
-
-/// Connects afresh and makes the readiness check's write: a breaker must not close on a replica.
-async fn probe(inner: &Inner) -> Result<(), RedisError> {
-    let settings = &inner.settings;
-    let manager = inner.pool.manager();
-    let connection = match tokio::time::timeout(settings.connect_timeout, manager.connect()).await {
-        Ok(Ok(connection)) => connection,
-        Ok(Err(source)) if source.is_timeout() => {
-            return Err(RedisError::ConnectTimeout(settings.connect_timeout));
-        }
-        Ok(Err(source)) => return Err(RedisError::Connect(source)),
-        Err(_) => return Err(RedisError::ConnectTimeout(settings.connect_timeout)),
-    };
-    let timeout = settings.operation_timeout;
-    let key = format!("{}health", settings.key_prefix);
-    let mut handle = connection.handle();
-    match tokio::time::timeout(timeout, health_write(&key).query_async::<()>(&mut handle)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => Err(RedisError::from_command("probe", source, timeout)),
-        Err(_) => Err(RedisError::CommandTimeout { operation: "probe", timeout }),
     }
 }
 
@@ -331,41 +425,6 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
         return ceiling;
     }
     rand::rng().random_range(Duration::ZERO..=ceiling)
-}
-
-fn client_for(settings: &RedisSettings) -> Result<redis::Client, SetupError> {
-    let mut info = redis::IntoConnectionInfo::into_connection_info(settings.url.expose())
-        // redis-rs may quote the URL in its error; only the redacted form is ever shown.
-        .map_err(|_| SetupError::Url(format!("{} could not be parsed by the redis client", settings.url)))?;
-    let mut tcp = redis::io::tcp::TcpSettings::default().set_nodelay(true);
-    if let Some(keepalive) = settings.keepalive {
-        tcp = tcp.set_keepalive(
-            socket2::TcpKeepalive::new()
-                .with_time(keepalive.idle)
-                .with_interval(keepalive.interval)
-                .with_retries(keepalive.count),
-        );
-    }
-    if let Some(user_timeout) = settings.tcp_user_timeout {
-        tcp = tcp.set_user_timeout(user_timeout);
-    }
-    info = info.set_tcp_settings(tcp);
-    // RESP3, so that redis-rs reports a closed connection (see `manager::Connection`).
-    let mut redis = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-    if let Some(password) = &settings.password {
-        redis = redis.set_password(password.expose_secret());
-    }
-    info = info.set_redis_settings(redis);
-
-    match &settings.tls_ca_file {
-        Some(path) if settings.url.uses_tls() => {
-            let root_cert = std::fs::read(path)
-                .map_err(|source| SetupError::CaFile { path: path.display().to_string(), source })?;
-            let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) };
-            redis::Client::build_with_tls(info, certificates).map_err(|error| SetupError::Url(error.to_string()))
-        }
-        _ => redis::Client::open(info).map_err(|error| SetupError::Url(error.to_string())),
-    }
 }
 
 #[cfg(test)]

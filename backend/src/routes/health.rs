@@ -11,21 +11,38 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Health {
     pub status: &'static str,
+    /// `connected`, `disconnected`, or, in cluster mode, `degraded` when some shards answer and
+    /// others do not.
     pub redis_status: &'static str,
+    /// Cluster mode only: how many shards there are, and how many did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Shards>,
 }
 
-/// 200 when Redis answers as a primary, 503 otherwise: a replica (the old primary after a
-/// failover) cannot take a registration. One attempt, so the answer comes within the operation
-/// timeout even when packets to Redis are silently dropped; while the circuit breaker is open it
-/// comes at once.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Shards {
+    pub total: usize,
+    pub unavailable: usize,
+}
+
+/// 200 when Redis answers as a primary (every shard's primary, in cluster mode), 503 otherwise:
+/// a replica (the old primary after a failover) cannot take a registration. One attempt per
+/// shard, so the answer comes within the operation timeout even when packets to Redis are
+/// silently dropped; while a breaker is open it comes at once.
 pub async fn health(State(state): State<AppState>, deadline: Deadline) -> (StatusCode, Json<Health>) {
-    match state.redis.check_primary(deadline).await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "healthy", redis_status: "connected" })),
-        Err(error) => {
-            tracing::error!(%error, "health check: redis is not available");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unhealthy", redis_status: "disconnected" }))
-        }
+    let check = state.redis.check_primaries(deadline).await;
+    for (shard, error) in &check.failing {
+        tracing::error!(%error, shard, "health check: redis is not available");
     }
+    let unavailable = check.failing.len();
+    let (status, redis_status) = match unavailable {
+        0 => ("healthy", "connected"),
+        failing if failing < check.shards => ("unhealthy", "degraded"),
+        _ => ("unhealthy", "disconnected"),
+    };
+    let shards = state.redis.is_cluster().then_some(Shards { total: check.shards, unavailable });
+    let code = if unavailable == 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(Health { status, redis_status, shards }))
 }
 
 #[derive(Debug, Serialize)]

@@ -103,8 +103,9 @@ async fn a_bad_registration_gets_its_4xx_and_a_json_error(
     assert_eq!(fields, bad_fields, "{error}");
 
     let mut admin = redis.admin().await.unwrap();
-    let users: Vec<String> = redis::cmd("KEYS").arg("gift-genie:user*").query_async(&mut admin).await.unwrap();
-    assert!(users.is_empty(), "nothing was stored: {users:?}");
+    let users: Vec<String> = redis::cmd("KEYS").arg("gift-genie:*user*").query_async(&mut admin).await.unwrap();
+    let accounts: Vec<String> = redis::cmd("KEYS").arg("gift-genie:account:*").query_async(&mut admin).await.unwrap();
+    assert!(users.is_empty() && accounts.is_empty(), "nothing was stored: {users:?} {accounts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -38,7 +38,11 @@ async fn a_primary_turned_replica_is_an_outage_until_it_is_primary_again() {
         assert_eq!(refused.json::<Value>().await.unwrap()["error"], "redis_unavailable");
     }
     let text = app.metrics().await;
-    assert_eq!(crate::support::metric(&text, "gift_genie_redis_breaker_state{state=\"closed\"}"), Some(0.0), "{text}");
+    assert_eq!(
+        crate::support::metric(&text, "gift_genie_redis_breaker_state{shard=\"primary\",state=\"closed\"}"),
+        Some(0.0),
+        "{text}"
+    );
     let discarded =
         crate::support::metric(&text, "gift_genie_redis_connections_discarded_total{reason=\"not_primary\"}");
     assert!(discarded.is_some_and(|n| n >= 1.0), "a replica's connection is not reused: {text}");
@@ -115,12 +119,11 @@ async fn a_read_with_retries_ends_by_the_request_deadline_and_names_redis() {
 async fn a_command_redis_refuses_is_a_500_with_an_error_id_and_leaves_the_breaker_closed() {
     let redis = RedisServer::start().await;
     let app = TestApp::spawn(&redis.url(), &[("REDIS_BREAKER_FAILURE_THRESHOLD", "2")]).await;
-    // Our key, holding the wrong type: the rate limit's INCR fails with WRONGTYPE.
+    // Our key, holding the wrong type: the rate limit's script fails with WRONGTYPE.
     let mut admin = redis.admin().await.unwrap();
-    redis::cmd("HSET")
-        .arg("gift-genie:ratelimit:register:127.0.0.1")
-        .arg("field")
-        .arg("value")
+    redis::cmd("SET")
+        .arg("gift-genie:attempts:register:127.0.0.1")
+        .arg("a string")
         .query_async::<()>(&mut admin)
         .await
         .unwrap();
@@ -135,7 +138,7 @@ async fn a_command_redis_refuses_is_a_500_with_an_error_id_and_leaves_the_breake
         ids.push(body["error_id"].as_str().expect("an error id to quote").to_owned());
     }
     assert_eq!(app.get("/health").await.status(), StatusCode::OK, "a bug is not an outage");
-    let closed = app.metric("gift_genie_redis_breaker_state{state=\"closed\"}").await;
+    let closed = app.metric("gift_genie_redis_breaker_state{shard=\"primary\",state=\"closed\"}").await;
     assert_eq!(closed, Some(1.0));
     for id in &ids {
         assert!(logs_contain(id), "the error id {id} is in the log line with its cause");

@@ -78,7 +78,7 @@ async fn once_the_breaker_opens_requests_fail_fast_and_it_closes_again_on_recove
     assert!(is(DISCONNECTED)(&fast.value));
     assert!(fast.elapsed < OPERATION_TIMEOUT, "an open breaker does not pay the timeout: {:?}", fast.elapsed);
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("gift_genie_redis_breaker_state{state=\"closed\"} 0"), "{metrics}");
+    assert!(metrics.contains("gift_genie_redis_breaker_state{shard=\"primary\",state=\"closed\"} 0"), "{metrics}");
 
     redis.thaw();
     poll_until("breaker closes", PROBE_INTERVAL + OPERATION_TIMEOUT + MARGIN, || health(&app), is(CONNECTED)).await;

@@ -1,6 +1,7 @@
 //! The backend driven over HTTP against real redis-server processes: no mock Redis.
 
 mod bad_input;
+mod cluster;
 mod failover;
 mod hashing;
 mod health;

@@ -21,7 +21,7 @@ async fn metrics_expose_pool_redis_breaker_and_http_series() {
         "gift_genie_redis_pool_waiting 0",
         "gift_genie_redis_commands_total{operation=\"rate_limit\",outcome=\"ok\"} 1",
         "gift_genie_redis_commands_total{operation=\"create_user\",outcome=\"ok\"} 1",
-        "gift_genie_redis_breaker_state{state=\"closed\"} 1",
+        "gift_genie_redis_breaker_state{shard=\"primary\",state=\"closed\"} 1",
         "gift_genie_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1",
         "gift_genie_http_requests_total{method=\"POST\",route=\"/api/v1/auth/register\",status=\"201\"} 1",
         "gift_genie_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",

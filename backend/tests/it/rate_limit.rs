@@ -33,7 +33,7 @@ async fn the_attempt_after_the_limit_gets_429_with_retry_after_and_ratelimit_hea
 
     let mut admin = redis.admin().await.unwrap();
     let ttl: i64 =
-        redis::cmd("TTL").arg("gift-genie:ratelimit:register:127.0.0.1").query_async(&mut admin).await.unwrap();
+        redis::cmd("TTL").arg("gift-genie:attempts:register:127.0.0.1").query_async(&mut admin).await.unwrap();
     assert!((1..=60).contains(&ttl), "the counter always expires: ttl {ttl}");
 }
 
@@ -110,9 +110,9 @@ async fn ipv6_clients_share_one_budget_per_64() {
     assert_eq!(forwarded(&app, "2001:db8:1:3::1", "other-64@example.com").await, StatusCode::CREATED);
 
     let mut admin = redis.admin().await.unwrap();
-    let count: u32 =
-        redis::cmd("GET").arg("gift-genie:ratelimit:register:2001:db8:1:2::/64").query_async(&mut admin).await.unwrap();
-    assert_eq!(count, 7);
+    let counted: u32 =
+        redis::cmd("HLEN").arg("gift-genie:attempts:register:2001:db8:1:2::/64").query_async(&mut admin).await.unwrap();
+    assert_eq!(counted, 5, "one budget for the /64, holding the five attempts it allows");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -156,8 +156,8 @@ async fn a_forwarded_chain_that_cannot_be_trusted_counts_against_the_peer_and_is
 
     let mut admin = redis.admin().await.unwrap();
     let peer: u32 =
-        redis::cmd("GET").arg("gift-genie:ratelimit:register:127.0.0.1").query_async(&mut admin).await.unwrap();
-    assert_eq!(peer, 2, "both attempts count against the peer");
+        redis::cmd("HLEN").arg("gift-genie:attempts:register:127.0.0.1").query_async(&mut admin).await.unwrap();
+    assert_eq!(peer, 1, "the peer's budget took the first attempt, and refused the second");
     let ignored = app.metric(&format!("gift_genie_http_forwarded_for_ignored_total{{reason=\"{reason}\"}}")).await;
     assert_eq!(ignored, Some(2.0), "{}", app.metrics().await);
 }

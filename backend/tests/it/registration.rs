@@ -21,17 +21,18 @@ async fn a_valid_registration_creates_the_user_in_redis_with_an_argon2id_hash() 
     assert_eq!(location, format!("/api/v1/users/{}", body["id"].as_str().unwrap()));
 
     let mut admin = redis.admin().await.unwrap();
-    let stored: HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(format!("gift-genie:user:{}", body["id"].as_str().unwrap()))
+    let stored: HashMap<String, String> =
+        redis::cmd("HGETALL").arg("gift-genie:account:ada@example.com").query_async(&mut admin).await.unwrap();
+    assert_eq!(stored["email"], "ada@example.com");
+    assert_eq!(stored["id"], body["id"].as_str().unwrap());
+    assert!(stored["password_hash"].starts_with("$argon2id$"), "{}", stored["password_hash"]);
+    assert!(!stored.values().any(|value| value.contains("analytical-engine-1")), "the password is never stored");
+    let indexed: String = redis::cmd("GET")
+        .arg(format!("gift-genie:user-id:{}", body["id"].as_str().unwrap()))
         .query_async(&mut admin)
         .await
         .unwrap();
-    assert_eq!(stored["email"], "ada@example.com");
-    assert!(stored["password_hash"].starts_with("$argon2id$"), "{}", stored["password_hash"]);
-    assert!(!stored.values().any(|value| value.contains("analytical-engine-1")), "the password is never stored");
-    let owner: String =
-        redis::cmd("GET").arg("gift-genie:user-email:ada@example.com").query_async(&mut admin).await.unwrap();
-    assert_eq!(owner, body["id"].as_str().unwrap());
+    assert_eq!(indexed, "ada@example.com", "the id finds the account");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,8 +85,8 @@ async fn twenty_concurrent_registrations_of_one_email_create_exactly_one_account
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 19, "{statuses:?}");
     let mut admin = redis.admin().await.unwrap();
-    let users: Vec<String> = redis::cmd("KEYS").arg("gift-genie:user:*").query_async(&mut admin).await.unwrap();
-    assert_eq!(users.len(), 1, "{users:?}");
+    let accounts: Vec<String> = redis::cmd("KEYS").arg("gift-genie:account:*").query_async(&mut admin).await.unwrap();
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,6 +12,8 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: TempDir,
     password: Option<String>,
+    /// More `redis-server` arguments, such as cluster mode's.
+    extra: Vec<String>,
 }
 
 fn redis_server_binary() -> PathBuf {
@@ -37,7 +39,8 @@ impl RedisServer {
     /// A server that requires `AUTH` with this password (`requirepass`).
     pub async fn start_with_password(password: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for redis");
-        let mut server = Self { port: free_port(), child: None, dir, password: password.map(str::to_owned) };
+        let mut server =
+            Self { port: free_port(), child: None, dir, password: password.map(str::to_owned), extra: Vec::new() };
         for _ in 0..5 {
             if server.spawn().await {
                 return server;
@@ -48,9 +51,19 @@ impl RedisServer {
         panic!("redis-server did not start on any of 5 free ports");
     }
 
+    /// A server on `port` with more arguments; panics if the port is taken.
+    pub async fn start_on(port: u16, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory for redis");
+        let extra = extra.iter().map(|arg| (*arg).to_owned()).collect();
+        let mut server = Self { port, child: None, dir, password: None, extra };
+        assert!(server.spawn().await, "redis-server could not take port {port}");
+        server
+    }
+
     async fn spawn(&mut self) -> bool {
         let mut command = Command::new(redis_server_binary());
         command.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        command.args(&self.extra);
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
         }
@@ -101,6 +114,16 @@ impl RedisServer {
         let mut connection = client.get_multiplexed_async_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut connection).await?;
         Ok(connection)
+    }
+
+    /// Runs `redis-cli` against this server and gives what it printed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs (apt-get install redis-tools)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Kills the process: connections are reset and new ones refused.
