@@ -90,6 +90,12 @@ pub enum TopologySpec {
     ThroughProxy,
     /// The backend reaches Redis directly (for the ip-filter fault).
     Direct,
+    /// A primary and its replica behind the proxy, as a high-availability endpoint (for the
+    /// failover fault).
+    Ha,
+    /// Redis Cluster, three primaries each with a replica (for the primary-loss, shard-filter
+    /// and reshard faults).
+    Cluster,
 }
 
 impl TopologySpec {
@@ -98,6 +104,8 @@ impl TopologySpec {
         match self {
             Self::ThroughProxy => "through-proxy",
             Self::Direct => "direct",
+            Self::Ha => "ha",
+            Self::Cluster => "cluster",
         }
     }
 }
@@ -107,6 +115,8 @@ impl From<TopologySpec> for Topology {
         match spec {
             TopologySpec::ThroughProxy => Self::ThroughProxy,
             TopologySpec::Direct => Self::Direct,
+            TopologySpec::Ha => Self::Ha,
+            TopologySpec::Cluster => Self::Cluster,
         }
     }
 }
@@ -116,6 +126,8 @@ impl From<Topology> for TopologySpec {
         match topology {
             Topology::ThroughProxy => Self::ThroughProxy,
             Topology::Direct => Self::Direct,
+            Topology::Ha => Self::Ha,
+            Topology::Cluster => Self::Cluster,
         }
     }
 }
@@ -239,6 +251,16 @@ pub enum FaultSpec {
         requests: u32,
         bytes: usize,
     },
+    /// The high-availability pair fails over; healing fails back.
+    Failover,
+    /// The cluster's first shard loses its primary; healing starts it again.
+    PrimaryLoss,
+    /// The IP filter on the cluster's first shard's primary only.
+    ShardFilter,
+    /// `slots` slots move between two shards under load; healing moves them back.
+    Reshard {
+        slots: u32,
+    },
 }
 
 impl From<&FaultSpec> for Fault {
@@ -258,6 +280,10 @@ impl From<&FaultSpec> for Fault {
             FaultSpec::OversizedBodies { requests, bytes } => {
                 Self::OversizedBodies { requests: *requests, bytes: *bytes }
             }
+            FaultSpec::Failover => Self::Failover,
+            FaultSpec::PrimaryLoss => Self::PrimaryLoss,
+            FaultSpec::ShardFilter => Self::ShardFilter,
+            FaultSpec::Reshard { slots } => Self::Reshard { slots: *slots },
         }
     }
 }

@@ -94,6 +94,12 @@ pub async fn stop(id: &str, grace: Duration) -> Result<Stopped> {
     Ok(Stopped { elapsed, exit_code: state.exit_code.unwrap_or_default() })
 }
 
+/// Kills a container at once (SIGKILL), as a machine that disappears.
+pub async fn kill(id: &str) -> Result<()> {
+    docker::client()?.kill_container(id, None::<bollard::query_parameters::KillContainerOptions>).await?;
+    Ok(())
+}
+
 /// Gives a running container a new memory limit (swap included, so that none hides a kill).
 pub async fn limit_memory(id: &str, bytes: i64) -> Result<()> {
     let update = ContainerUpdateBody { memory: Some(bytes), memory_swap: Some(bytes), ..Default::default() };

@@ -5,14 +5,17 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
 };
-use testcontainers::core::ExecCommand;
-use testcontainers::{ContainerAsync, Image};
+use futures_util::StreamExt as _;
+use testcontainers::{ContainerAsync, ContainerRequest, Image, ImageExt as _};
 
 use crate::error::{Error, Result};
 
@@ -22,6 +25,16 @@ pub const OWNER_PID_LABEL: &str = "gift-genie-e2e.pid";
 pub const OWNER_HOST_LABEL: &str = "gift-genie-e2e.host";
 /// Every network a stack creates starts with this, followed by the owning process id.
 pub const NETWORK_PREFIX: &str = "gift-genie-e2e-";
+
+/// Labelled with this process, so that [`sweep_leftovers`] can remove it if we die.
+pub(crate) fn labelled<I: Image>(image: impl Into<ContainerRequest<I>>) -> ContainerRequest<I> {
+    image.with_label(OWNER_PID_LABEL, std::process::id().to_string()).with_label(OWNER_HOST_LABEL, hostname())
+}
+
+/// Labelled, on `network`, given a minute to start.
+pub(crate) fn owned<I: Image>(image: impl Into<ContainerRequest<I>>, network: &str) -> ContainerRequest<I> {
+    labelled(image).with_network(network).with_startup_timeout(Duration::from_mins(1))
+}
 
 /// One Docker client per process, from `DOCKER_HOST` or the default socket.
 pub fn client() -> Result<&'static Docker> {
@@ -39,17 +52,37 @@ pub fn client() -> Result<&'static Docker> {
 /// Runs `program` with `args` inside `container` and returns what it printed. `failed` may call
 /// a successful exit a failure after reading the output (redis-cli exits 0 on a Redis error);
 /// either way the error names the command and carries its output.
+///
+/// Through bollard rather than testcontainers' exec, whose result cannot cross threads: stacks
+/// are started, and faults injected, from spawned tasks too.
 pub async fn exec<I: Image>(
     container: &ContainerAsync<I>,
     program: &str,
     args: &[&str],
     failed: impl Fn(&str) -> bool,
 ) -> Result<String> {
-    let command: Vec<&str> = std::iter::once(program).chain(args.iter().copied()).collect();
-    let mut result = container.exec(ExecCommand::new(command.clone())).await?;
-    let stdout = String::from_utf8_lossy(&result.stdout_to_vec().await?).into_owned();
-    let stderr = String::from_utf8_lossy(&result.stderr_to_vec().await?).into_owned();
-    if result.exit_code().await?.is_some_and(|code| code != 0) || failed(&stdout) {
+    let command: Vec<String> = std::iter::once(program).chain(args.iter().copied()).map(str::to_owned).collect();
+    let docker = client()?;
+    let options = CreateExecOptions {
+        cmd: Some(command.clone()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = docker.create_exec(container.id(), options).await?;
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    if let StartExecResults::Attached { mut output, .. } =
+        docker.start_exec(&created.id, None::<StartExecOptions>).await?
+    {
+        while let Some(chunk) = output.next().await {
+            match chunk? {
+                LogOutput::StdErr { message } => stderr.push_str(&String::from_utf8_lossy(&message)),
+                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            }
+        }
+    }
+    let exit_code = docker.inspect_exec(&created.id).await?.exit_code;
+    if exit_code.is_some_and(|code| code != 0) || failed(&stdout) {
         return Err(Error::Exec {
             container: container.id().to_owned(),
             command: command.join(" "),

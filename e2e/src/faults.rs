@@ -46,6 +46,35 @@ pub trait FaultTarget: Sync {
     fn client_loads(&self) -> Result<&ClientLoads> {
         Err(client_faults_need_the_stack())
     }
+
+    /// Moves the high-availability pair's primary role to the other node and back.
+    async fn failover(&self) -> Result<()> {
+        Err(shape_faults_need_the_stack())
+    }
+
+    /// Loses the cluster's first shard's primary (`true`), or brings it back (`false`).
+    async fn lose_primary(&self, _lose: bool) -> Result<()> {
+        Err(shape_faults_need_the_stack())
+    }
+
+    /// Drops (or stops dropping) the backends' packets at the cluster's first shard's primary.
+    async fn filter_shard(&self, _drop: bool) -> Result<()> {
+        Err(shape_faults_need_the_stack())
+    }
+
+    /// Sets up what [`Self::filter_shard`] needs, so that filtering later takes effect at once.
+    async fn prepare_shard_filter(&self) -> Result<()> {
+        Err(shape_faults_need_the_stack())
+    }
+
+    /// Moves `slots` slots from the first shard to the second (`true`), or back (`false`).
+    async fn reshard(&self, _slots: u32, _forward: bool) -> Result<()> {
+        Err(shape_faults_need_the_stack())
+    }
+}
+
+fn shape_faults_need_the_stack() -> Error {
+    Error::Setup("failover and cluster faults need the local stack: they change its Redis nodes".to_owned())
 }
 
 fn client_faults_need_the_stack() -> Error {
@@ -89,6 +118,26 @@ impl FaultTarget for Stack {
 
     fn client_loads(&self) -> Result<&ClientLoads> {
         Ok(Stack::client_loads(self))
+    }
+
+    async fn failover(&self) -> Result<()> {
+        Stack::failover(self).await
+    }
+
+    async fn lose_primary(&self, lose: bool) -> Result<()> {
+        Stack::lose_primary(self, lose).await
+    }
+
+    async fn filter_shard(&self, drop: bool) -> Result<()> {
+        Stack::filter_shard(self, drop).await
+    }
+
+    async fn prepare_shard_filter(&self) -> Result<()> {
+        Stack::prepare_shard_filter(self).await
+    }
+
+    async fn reshard(&self, slots: u32, forward: bool) -> Result<()> {
+        Stack::reshard(self, slots, forward).await
     }
 }
 
@@ -159,6 +208,19 @@ pub enum Fault {
     /// `requests` registrations with a body of `bytes`, over the limit, each written in full
     /// before the answer is read.
     OversizedBodies { requests: u32, bytes: usize },
+    /// The high-availability pair fails over: the replica is promoted, the old primary demoted
+    /// (connections still on it see `READONLY`), and the one private address moves. Healing
+    /// fails back.
+    Failover,
+    /// The cluster's first shard loses its primary (killed); the cluster promotes its replica.
+    /// Healing starts the node again, which rejoins as a replica.
+    PrimaryLoss,
+    /// The IP filter on the cluster's first shard's primary only: that shard's keys time out,
+    /// the others keep working.
+    ShardFilter,
+    /// `slots` slots move from the cluster's first shard to its second, under load; healing
+    /// moves them back.
+    Reshard { slots: u32 },
 }
 
 impl fmt::Display for Fault {
@@ -176,6 +238,10 @@ impl fmt::Display for Fault {
             Self::SlowClients { connections } => write!(f, "slow-clients {connections} connections"),
             Self::MethodFlood { requests } => write!(f, "method-flood {requests} requests"),
             Self::OversizedBodies { requests, bytes } => write!(f, "oversized-bodies {requests} x {bytes} bytes"),
+            Self::Failover => write!(f, "failover"),
+            Self::PrimaryLoss => write!(f, "primary-loss"),
+            Self::ShardFilter => write!(f, "shard-filter"),
+            Self::Reshard { slots } => write!(f, "reshard {slots} slots"),
         }
     }
 }
@@ -183,16 +249,26 @@ impl fmt::Display for Fault {
 /// What each fault needs from where it runs: the one place that knows, for the e2e tests and for
 /// the chaos runner's validation alike.
 impl Fault {
-    /// The topology this fault must run in, or `None` when either will do. The IP filter must see
-    /// the backend's own address at Redis; a restart stops the Redis container whatever is in
-    /// front of it; everything else is a toxic on the proxy.
-    pub fn required_topology(&self) -> Option<Topology> {
+    /// True when a stack of this topology can host the fault. Toxics need the proxy; the IP
+    /// filter must see the backend's own address at Redis; a restart stops the one Redis; a
+    /// failover needs the pair, and the cluster faults the cluster; client faults run anywhere.
+    pub fn runs_in(&self, topology: Topology) -> bool {
         match self {
-            Self::IpFilter => Some(Topology::Direct),
-            Self::RedisRestart => None,
-            _ if self.is_client_side() => None,
-            _ => Some(Topology::ThroughProxy),
+            Self::IpFilter => topology == Topology::Direct,
+            Self::RedisRestart => matches!(topology, Topology::ThroughProxy | Topology::Direct),
+            Self::Failover => topology == Topology::Ha,
+            Self::PrimaryLoss | Self::ShardFilter | Self::Reshard { .. } => topology == Topology::Cluster,
+            _ if self.is_client_side() => true,
+            _ => topology.has_proxy(),
         }
+    }
+
+    /// The topology to start a stack with for this fault alone.
+    pub fn topology(&self) -> Topology {
+        [Topology::ThroughProxy, Topology::Direct, Topology::Ha, Topology::Cluster]
+            .into_iter()
+            .find(|topology| self.runs_in(*topology))
+            .expect("every fault runs in some topology")
     }
 
     /// True for faults on the clients' side of the backend rather than between it and Redis.
@@ -206,24 +282,23 @@ impl Fault {
         )
     }
 
-    /// True when a stack of this topology can host the fault.
-    pub fn runs_in(&self, topology: Topology) -> bool {
-        self.required_topology().is_none_or(|required| required == topology)
-    }
-
-    /// The topology to start a stack with for this fault alone.
-    pub fn topology(&self) -> Topology {
-        self.required_topology().unwrap_or(Topology::ThroughProxy)
-    }
-
     /// True when a deployed environment with only a Toxiproxy can host this fault.
     pub fn works_remotely(&self) -> bool {
-        !matches!(self, Self::IpFilter | Self::RedisRestart) && !self.is_client_side()
+        !self.is_client_side()
+            && !matches!(
+                self,
+                Self::IpFilter
+                    | Self::RedisRestart
+                    | Self::Failover
+                    | Self::PrimaryLoss
+                    | Self::ShardFilter
+                    | Self::Reshard { .. }
+            )
     }
 
-    /// True when the fault runs iptables from the sidecar in Redis's network namespace.
+    /// True when the fault runs iptables from a sidecar in a Redis node's network namespace.
     pub fn needs_sidecar(&self) -> bool {
-        matches!(self, Self::IpFilter)
+        matches!(self, Self::IpFilter | Self::ShardFilter)
     }
 
     fn toxics(&self) -> Vec<Toxic> {
@@ -242,14 +317,22 @@ impl Fault {
             | Self::HangUpBurst { .. }
             | Self::SlowClients { .. }
             | Self::MethodFlood { .. }
-            | Self::OversizedBodies { .. } => Vec::new(),
+            | Self::OversizedBodies { .. }
+            | Self::Failover
+            | Self::PrimaryLoss
+            | Self::ShardFilter
+            | Self::Reshard { .. } => Vec::new(),
         }
     }
 
     /// Gets `target` ready for this fault, so that [`Self::inject`] takes effect as soon as it
     /// is called: the IP filter's sidecar starts here, outside the fault's window.
     pub async fn prepare(&self, target: &impl FaultTarget) -> Result<()> {
-        if self.needs_sidecar() { target.prepare_filter().await } else { Ok(()) }
+        match self {
+            Self::IpFilter => target.prepare_filter().await,
+            Self::ShardFilter => target.prepare_shard_filter().await,
+            _ => Ok(()),
+        }
     }
 
     pub async fn inject(&self, target: &impl FaultTarget) -> Result<()> {
@@ -259,6 +342,10 @@ impl Fault {
             }
             Self::IpFilter => target.filter_backends(true).await?,
             Self::RedisRestart => target.stop_redis().await?,
+            Self::Failover => target.failover().await?,
+            Self::PrimaryLoss => target.lose_primary(true).await?,
+            Self::ShardFilter => target.filter_shard(true).await?,
+            Self::Reshard { slots } => target.reshard(*slots, true).await?,
             _ if self.is_client_side() => self.start_clients(target)?,
             _ => {
                 for toxic in self.toxics() {
@@ -277,6 +364,10 @@ impl Fault {
             }
             Self::IpFilter => target.filter_backends(false).await?,
             Self::RedisRestart => target.start_redis().await?,
+            Self::Failover => target.failover().await?,
+            Self::PrimaryLoss => target.lose_primary(false).await?,
+            Self::ShardFilter => target.filter_shard(false).await?,
+            Self::Reshard { slots } => target.reshard(*slots, false).await?,
             _ if self.is_client_side() => target.client_loads()?.stop(&self.to_string()),
             _ => {
                 for toxic in self.toxics() {

@@ -12,6 +12,7 @@ pub mod images;
 pub mod limits;
 pub mod prerequisites;
 pub mod redis;
+pub mod shapes;
 pub mod stack;
 pub mod workspace;
 

@@ -2,13 +2,16 @@
 //! Tests use this to check the truth (connections, keys); they never go through the backend.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use testcontainers::core::{ContainerPort, WaitFor};
-use testcontainers::{ContainerAsync, Image};
+use testcontainers::runners::AsyncRunner as _;
+use testcontainers::{ContainerAsync, GenericImage, Image, ImageExt as _};
+use tokio::sync::OnceCell;
 
 use crate::docker;
-use crate::error::Result;
-use crate::images::ImageSource;
+use crate::error::{Error, Result};
+use crate::images::{self, ImageSource};
 
 pub const REDIS_PORT: ContainerPort = ContainerPort::Tcp(6379);
 
@@ -19,6 +22,8 @@ pub struct RedisImage {
     name: String,
     tag: String,
     source: ImageSource,
+    /// More `redis-server` arguments, such as cluster mode's.
+    extra: Vec<String>,
 }
 
 const SERVER_ARGS: [&str; 10] =
@@ -26,7 +31,13 @@ const SERVER_ARGS: [&str; 10] =
 
 impl RedisImage {
     pub fn new(name: impl Into<String>, tag: impl Into<String>, source: ImageSource) -> Self {
-        Self { name: name.into(), tag: tag.into(), source }
+        Self { name: name.into(), tag: tag.into(), source, extra: Vec::new() }
+    }
+
+    #[must_use]
+    pub fn with_args(mut self, args: &[&str]) -> Self {
+        self.extra.extend(args.iter().map(|arg| (*arg).to_owned()));
+        self
     }
 }
 
@@ -49,7 +60,7 @@ impl Image for RedisImage {
             ImageSource::Local => None,
             ImageSource::Registry => Some("redis-server"),
         };
-        program.into_iter().chain(SERVER_ARGS)
+        program.into_iter().chain(SERVER_ARGS).map(str::to_owned).chain(self.extra.iter().cloned())
     }
 
     fn expose_ports(&self) -> &[ContainerPort] {
@@ -63,6 +74,89 @@ pub async fn cli(container: &ContainerAsync<RedisImage>, args: &[&str]) -> Resul
         stdout.starts_with("ERR") || stdout.starts_with("Could not connect")
     })
     .await
+}
+
+/// One Redis container of a stack: a standalone server, one of a high-availability pair, or a
+/// cluster node, with its own iptables sidecar for filtering at it.
+pub struct RedisNode {
+    /// The stack's name for it, also its alias on the network: `redis`, `redis-a`, `redis-3`.
+    pub name: String,
+    /// Its address on the stack's network.
+    pub address: IpAddr,
+    /// Declared before the container, so that it goes first: it lives in the node's namespace.
+    sidecar: OnceCell<ContainerAsync<GenericImage>>,
+    container: ContainerAsync<RedisImage>,
+}
+
+impl RedisNode {
+    pub(crate) async fn start(image: RedisImage, network: &str, name: &str) -> Result<Self> {
+        // The private-network Redis: no host port at all.
+        let container = docker::owned(image, network)
+            .with_host_config_modifier(|config| config.publish_all_ports = Some(false))
+            .start()
+            .await?;
+        docker::attach_alias(network, container.id(), name).await?;
+        let address = docker::address_on(network, container.id()).await?;
+        Ok(Self { name: name.to_owned(), address, sidecar: OnceCell::new(), container })
+    }
+
+    pub fn id(&self) -> &str {
+        self.container.id()
+    }
+
+    /// `host:port` as the other nodes and the backend reach it.
+    pub fn endpoint(&self) -> String {
+        format!("{}:{}", self.address, REDIS_PORT.as_u16())
+    }
+
+    /// Runs `redis-cli` inside this node's container.
+    pub async fn cli(&self, args: &[&str]) -> Result<String> {
+        cli(&self.container, args).await
+    }
+
+    pub(crate) async fn stop(&self) -> Result<()> {
+        self.container.stop().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn kill(&self) -> Result<()> {
+        crate::containers::kill(self.container.id()).await
+    }
+
+    pub(crate) async fn start_again(&self) -> Result<()> {
+        self.container.start().await?;
+        Ok(())
+    }
+
+    /// Runs iptables inside this node's network namespace, from a sidecar that shares it.
+    pub async fn iptables(&self, args: &[&str]) -> Result<()> {
+        docker::exec(self.iptables_sidecar().await?, "iptables", args, |_| false).await.map(drop)
+    }
+
+    /// The sidecar that runs iptables, started on first use (about a second); calling this
+    /// before a fault keeps that second out of the fault's window.
+    pub async fn iptables_sidecar(&self) -> Result<&ContainerAsync<GenericImage>> {
+        self.sidecar
+            .get_or_try_init(|| async {
+                let sidecar = images::sidecar(docker::client()?).await?;
+                tracing::info!(image = %sidecar, node = self.name, "starting the iptables sidecar in a redis node's network namespace");
+                let image = GenericImage::new(&sidecar.name, &sidecar.tag);
+                let namespace = format!("container:{}", self.container.id());
+                // Set as a network mode, not a network: testcontainers would try to create a
+                // network by that name. A shared namespace cannot publish ports either.
+                docker::labelled(image)
+                    .with_cap_add("NET_ADMIN")
+                    .with_host_config_modifier(move |config| {
+                        config.network_mode = Some(namespace.clone());
+                        config.publish_all_ports = Some(false);
+                        config.port_bindings = None;
+                    })
+                    .start()
+                    .await
+                    .map_err(Error::from)
+            })
+            .await
+    }
 }
 
 /// One line of `CLIENT LIST`.

@@ -9,19 +9,19 @@ use std::time::{Duration, Instant};
 
 use testcontainers::core::logs::LogFrame;
 use testcontainers::runners::AsyncRunner as _;
-use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, Image, ImageExt as _};
+use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
 use testcontainers_toxiproxy::{CONTROL_PORT, Toxiproxy, ToxiproxyClient};
-use tokio::sync::OnceCell;
 
 use crate::backend::{self, BackendClient, BackendConfig, BackendImage};
 use crate::client_faults::ClientLoads;
 use crate::containers;
 pub use crate::containers::{ContainerState, Stopped};
-use crate::docker::{self, NETWORK_PREFIX, OWNER_HOST_LABEL, OWNER_PID_LABEL};
+use crate::docker::{self, NETWORK_PREFIX};
 use crate::error::{Error, Result};
 use crate::images::{self, ImageSet};
 use crate::limits::ContainerLimits;
-use crate::redis::{self, ClientInfo, REDIS_PORT, RedisImage};
+use crate::redis::{ClientInfo, REDIS_PORT, RedisImage, RedisNode};
+use crate::shapes;
 
 /// The name of the proxy in front of Redis, and its port inside the proxy container.
 pub const REDIS_PROXY: &str = "redis";
@@ -29,13 +29,27 @@ const PROXY_LISTEN_PORT: u16 = 6379;
 /// How many of the backend's last log lines a failure report shows.
 const LOG_TAIL: usize = 40;
 
-/// How the backend reaches Redis.
+/// What Redis is, and how the backend reaches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topology {
-    /// `REDIS_URL=redis://toxiproxy:6379`: every fault but the IP filter goes through the proxy.
+    /// One Redis behind the proxy, `REDIS_URL=redis://toxiproxy:6379`: every fault but the IP
+    /// filter goes through the proxy.
     ThroughProxy,
-    /// `REDIS_URL=redis://redis:6379`: for filtering the backend's address at Redis itself.
+    /// One Redis, `REDIS_URL=redis://redis:6379`: for filtering the backend's address at Redis.
     Direct,
+    /// A primary and its replica (`redis-a`, `redis-b`) behind the proxy, which is the one
+    /// private address, as Scaleway's high-availability endpoint: a failover moves it.
+    Ha,
+    /// Redis Cluster: three primaries, each with a replica (`redis-0` to `redis-5`), reached
+    /// directly at the addresses they announce, with `REDIS_MODE=cluster`.
+    Cluster,
+}
+
+impl Topology {
+    /// True when a fault proxy stands between the backend and Redis.
+    pub fn has_proxy(self) -> bool {
+        matches!(self, Self::ThroughProxy | Self::Ha)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -126,15 +140,18 @@ pub struct BackendNode {
     container: ContainerAsync<BackendImage>,
 }
 
-/// Containers are declared in reverse order of start, so that they are removed in that order:
-/// the sidecar lives in Redis's network namespace and must go first.
+/// Containers are declared in reverse order of start, so that they are removed in that order.
 pub struct Stack {
     /// First to go: the client faults' connections close before the backends do.
     client_loads: ClientLoads,
-    sidecar: OnceCell<ContainerAsync<GenericImage>>,
     backends: Vec<BackendNode>,
     proxy: Option<(ContainerAsync<Toxiproxy>, ToxiproxyClient)>,
-    redis: ContainerAsync<RedisImage>,
+    /// One node, or the pair (`Ha`: the first is the initial primary), or the cluster's six.
+    nodes: Vec<RedisNode>,
+    /// Which of `nodes` the proxy sends to (`Ha`): the current primary.
+    proxied: std::sync::atomic::AtomicUsize,
+    /// What the cluster faults changed, for their heal to undo.
+    shape: Mutex<ShapeChanges>,
     pub images: ImageSet,
     pub options: StackOptions,
     network: String,
@@ -143,15 +160,6 @@ pub struct Stack {
     /// What each container's state should be, by the stack's name for it: when it last started,
     /// and whether it was stopped on purpose.
     expected: Mutex<HashMap<String, (String, bool)>>,
-}
-
-/// Labelled with this process, so that `docker::sweep_leftovers` can remove it if we die.
-fn labelled<I: Image>(image: impl Into<ContainerRequest<I>>) -> ContainerRequest<I> {
-    image.with_label(OWNER_PID_LABEL, std::process::id().to_string()).with_label(OWNER_HOST_LABEL, docker::hostname())
-}
-
-fn owned<I: Image>(image: impl Into<ContainerRequest<I>>, network: &str) -> ContainerRequest<I> {
-    labelled(image).with_network(network).with_startup_timeout(Duration::from_mins(1))
 }
 
 impl Stack {
@@ -167,42 +175,37 @@ impl Stack {
             format!("{NETWORK_PREFIX}{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         tracing::info!(network, topology = ?options.topology, source = ?images.source, "starting stack");
 
-        let redis_image = RedisImage::new(&images.redis.name, &images.redis.tag, images.source);
-        // The private-network Redis: no host port at all.
-        let redis = owned(redis_image, &network)
-            .with_host_config_modifier(|config| config.publish_all_ports = Some(false))
-            .start()
-            .await?;
-        docker::attach_alias(&network, redis.id(), "redis").await?;
-
-        let proxy = match options.topology {
-            Topology::ThroughProxy => {
-                let image = Toxiproxy::default().with_name(&images.toxiproxy.name).with_tag(&images.toxiproxy.tag);
-                let container = owned(image, &network).with_mapped_port(0, CONTROL_PORT).start().await?;
-                docker::attach_alias(&network, container.id(), "toxiproxy").await?;
-                let api = ToxiproxyClient::for_container(&container).await?;
-                let upstream = format!("redis:{}", REDIS_PORT.as_u16());
-                api.create_proxy(REDIS_PROXY, &format!("0.0.0.0:{PROXY_LISTEN_PORT}"), &upstream).await?;
-                Some((container, api))
-            }
-            Topology::Direct => None,
+        let nodes = start_nodes(&images, &network, options.topology).await?;
+        let proxy = if options.topology.has_proxy() {
+            let image = Toxiproxy::default().with_name(&images.toxiproxy.name).with_tag(&images.toxiproxy.tag);
+            let container = docker::owned(image, &network).with_mapped_port(0, CONTROL_PORT).start().await?;
+            docker::attach_alias(&network, container.id(), "toxiproxy").await?;
+            let api = ToxiproxyClient::for_container(&container).await?;
+            let upstream = format!("{}:{}", nodes[0].name, REDIS_PORT.as_u16());
+            api.create_proxy(REDIS_PROXY, &format!("0.0.0.0:{PROXY_LISTEN_PORT}"), &upstream).await?;
+            Some((container, api))
+        } else {
+            None
         };
-        let redis_url = match options.topology {
-            Topology::ThroughProxy => format!("redis://toxiproxy:{PROXY_LISTEN_PORT}/0"),
-            Topology::Direct => format!("redis://redis:{}/0", REDIS_PORT.as_u16()),
+        let backend_config = match options.topology {
+            Topology::ThroughProxy | Topology::Ha => {
+                options.backend.with_redis_url(&format!("redis://toxiproxy:{PROXY_LISTEN_PORT}/0"))
+            }
+            Topology::Direct => options.backend.with_redis_url(&format!("redis://redis:{}/0", REDIS_PORT.as_u16())),
+            Topology::Cluster => {
+                let seeds: Vec<String> =
+                    nodes.iter().take(2).map(|node| format!("redis://{}", node.endpoint())).collect();
+                options.backend.with_redis_url(&seeds.join(",")).set("REDIS_MODE", "cluster")
+            }
         };
 
         let mut backends = Vec::with_capacity(options.replicas);
         for _ in 0..options.replicas.max(1) {
             let logs = LogTail::default();
             let sink = logs.clone();
-            let image = BackendImage::new(
-                &images.backend.name,
-                &images.backend.tag,
-                &options.backend.with_redis_url(&redis_url),
-            );
+            let image = BackendImage::new(&images.backend.name, &images.backend.tag, &backend_config);
             let limits = options.limits;
-            let container = owned(image, &network)
+            let container = docker::owned(image, &network)
                 .with_host_config_modifier(move |config| {
                     config.memory = Some(limits.memory_bytes());
                     config.memory_swap = Some(limits.memory_bytes());
@@ -227,10 +230,11 @@ impl Stack {
             images,
             options,
             network,
-            redis,
+            nodes,
+            proxied: 0.into(),
+            shape: Mutex::new(ShapeChanges::default()),
             proxy,
             backends,
-            sidecar: OnceCell::new(),
             client_loads: ClientLoads::default(),
             started,
             journal: Journal::default(),
@@ -245,7 +249,8 @@ impl Stack {
 
     /// Every container of the stack, by the stack's name for it.
     fn containers(&self) -> Vec<(String, String)> {
-        let mut containers = vec![("redis".to_owned(), self.redis.id().to_owned())];
+        let mut containers: Vec<(String, String)> =
+            self.nodes.iter().map(|node| (node.name.clone(), node.id().to_owned())).collect();
         if let Some((proxy, _)) = &self.proxy {
             containers.push(("toxiproxy".to_owned(), proxy.id().to_owned()));
         }
@@ -321,7 +326,7 @@ impl Stack {
 
     /// Gives Redis a new memory limit, as a resource-starved node would have.
     pub async fn limit_redis_memory(&self, bytes: i64) -> Result<()> {
-        containers::limit_memory(self.redis.id(), bytes).await?;
+        containers::limit_memory(self.nodes[0].id(), bytes).await?;
         self.note(format!("redis memory limited to {bytes} bytes"));
         Ok(())
     }
@@ -356,9 +361,14 @@ impl Stack {
             .ok_or_else(|| Error::Setup("this stack has no proxy (Topology::Direct)".to_owned()))
     }
 
-    /// Runs `redis-cli` inside the Redis container.
+    /// Runs `redis-cli` inside the (first) Redis container.
     pub async fn redis_cli(&self, args: &[&str]) -> Result<String> {
-        redis::cli(&self.redis, args).await
+        self.nodes[0].cli(args).await
+    }
+
+    /// Every Redis node of the stack: one, the high-availability pair, or the cluster's six.
+    pub fn redis_nodes(&self) -> &[RedisNode] {
+        &self.nodes
     }
 
     /// The clients Redis sees, without the `redis-cli` connection that asks.
@@ -369,15 +379,25 @@ impl Stack {
 
     /// Stops Redis (`docker stop`: it writes its append-only file and exits).
     pub async fn stop_redis(&self) -> Result<()> {
-        self.expect_stopped("redis");
-        self.redis.stop().await?;
+        self.stop_node(&self.nodes[0]).await
+    }
+
+    /// Stops one node (`docker stop`), as a lost machine would be.
+    pub async fn stop_node(&self, node: &RedisNode) -> Result<()> {
+        self.expect_stopped(&node.name);
+        node.stop().await
+    }
+
+    /// Starts a node again; it takes the role its configuration and its peers give it.
+    pub async fn start_node(&self, node: &RedisNode) -> Result<()> {
+        node.start_again().await?;
+        self.expect_running(&containers::state(&node.name, node.id()).await?);
         Ok(())
     }
 
     /// Starts Redis again and waits until it answers PING.
     pub async fn start_redis(&self) -> Result<()> {
-        self.redis.start().await?;
-        self.expect_running(&containers::state("redis", self.redis.id()).await?);
+        self.start_node(&self.nodes[0]).await?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match self.redis_cli(&["PING"]).await {
@@ -390,34 +410,115 @@ impl Stack {
         }
     }
 
-    /// Runs iptables inside Redis's network namespace, from a sidecar that shares it.
+    /// Runs iptables inside the (first) Redis node's network namespace.
     pub async fn iptables(&self, args: &[&str]) -> Result<()> {
-        docker::exec(self.iptables_sidecar().await?, "iptables", args, |_| false).await.map(drop)
+        self.nodes[0].iptables(args).await
     }
 
-    /// The sidecar that runs iptables, started on first use (about a second); [`Self::iptables`]
-    /// starts it, and calling this first keeps that second out of a fault's window.
+    /// The (first) Redis node's iptables sidecar, started on first use (about a second);
+    /// calling this before a fault keeps that second out of the fault's window.
     pub async fn iptables_sidecar(&self) -> Result<&ContainerAsync<GenericImage>> {
-        self.sidecar
-            .get_or_try_init(|| async {
-                let sidecar = images::sidecar(docker::client()?).await?;
-                tracing::info!(image = %sidecar, "starting the iptables sidecar in redis's network namespace");
-                let image = GenericImage::new(&sidecar.name, &sidecar.tag);
-                let namespace = format!("container:{}", self.redis.id());
-                // Set as a network mode, not a network: testcontainers would try to create a
-                // network by that name. A shared namespace cannot publish ports either.
-                labelled(image)
-                    .with_cap_add("NET_ADMIN")
-                    .with_host_config_modifier(move |config| {
-                        config.network_mode = Some(namespace.clone());
-                        config.publish_all_ports = Some(false);
-                        config.port_bindings = None;
-                    })
-                    .start()
-                    .await
-                    .map_err(Error::from)
-            })
-            .await
+        self.nodes[0].iptables_sidecar().await
+    }
+
+    /// The high-availability pair swaps roles: the replica is promoted, the old primary demoted
+    /// to replicate it (connections still on it get `READONLY`), then the proxy, the one private
+    /// address, moves to the new primary. Writes the old primary took in between are lost, as in
+    /// any asynchronous failover.
+    pub async fn failover(&self) -> Result<()> {
+        let old = self.proxied.load(std::sync::atomic::Ordering::Acquire);
+        let new = 1 - old;
+        shapes::promote(&self.nodes[new]).await?;
+        shapes::replicate(&self.nodes[old], &self.nodes[new]).await?;
+        self.proxy_to(new).await?;
+        self.note(format!("failover: {} is the primary, {} its replica", self.nodes[new].name, self.nodes[old].name));
+        Ok(())
+    }
+
+    /// The index of the primary that holds slot `slot` now, as a live node tells.
+    async fn primary_of_slot(&self, slot: u16) -> Result<usize> {
+        let lost = self.shape.lock().expect("shape lock").lost;
+        let asked = self.nodes.iter().enumerate().find(|(index, _)| Some(*index) != lost).map(|(_, node)| node);
+        let ranges = shapes::slot_owners(asked.expect("a cluster has live nodes")).await?;
+        let range = ranges
+            .iter()
+            .find(|range| (range.first..=range.last).contains(&slot))
+            .ok_or_else(|| Error::Setup(format!("no primary serves slot {slot}")))?;
+        let primary = shapes::node_at(&self.nodes, &range.nodes[0])?;
+        Ok(self.nodes.iter().position(|node| node.name == primary.name).expect("a node of the stack"))
+    }
+
+    /// Kills the primary of the first shard (slot 0), or starts it again.
+    pub async fn lose_primary(&self, lose: bool) -> Result<()> {
+        if lose {
+            let index = self.primary_of_slot(0).await?;
+            self.expect_stopped(&self.nodes[index].name);
+            self.nodes[index].kill().await?;
+            self.shape.lock().expect("shape lock").lost = Some(index);
+            self.note(format!("killed {}, the primary of slot 0", self.nodes[index].name));
+        } else {
+            let killed = self.shape.lock().expect("shape lock").lost.take();
+            if let Some(index) = killed {
+                self.start_node(&self.nodes[index]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the sidecar of the first shard's primary, so that filtering it is immediate.
+    pub async fn prepare_shard_filter(&self) -> Result<()> {
+        let index = self.primary_of_slot(0).await?;
+        self.nodes[index].iptables_sidecar().await.map(drop)
+    }
+
+    /// Drops the backends' packets at the first shard's primary, or stops dropping them.
+    pub async fn filter_shard(&self, drop: bool) -> Result<()> {
+        let index = if drop {
+            let index = self.primary_of_slot(0).await?;
+            self.shape.lock().expect("shape lock").filtered = Some(index);
+            index
+        } else {
+            let Some(index) = self.shape.lock().expect("shape lock").filtered.take() else { return Ok(()) };
+            index
+        };
+        let rule = if drop { "-I" } else { "-D" };
+        let port = REDIS_PORT.as_u16().to_string();
+        for backend in &self.backends {
+            let address = backend.address.to_string();
+            let args = [rule, "INPUT", "-s", &address, "-p", "tcp", "--dport", &port, "-j", "DROP"];
+            self.nodes[index].iptables(&args).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves `slots` slots from the first shard's primary to the second's, or back.
+    pub async fn reshard(&self, slots: u32, forward: bool) -> Result<()> {
+        let (from, to) = if forward {
+            let (from, to) = (self.primary_of_slot(0).await?, self.primary_of_slot(16383).await?);
+            self.shape.lock().expect("shape lock").moved = Some((from, to));
+            (from, to)
+        } else {
+            let Some((from, to)) = self.shape.lock().expect("shape lock").moved.take() else { return Ok(()) };
+            (to, from)
+        };
+        shapes::reshard(&self.nodes, &self.nodes[from], &self.nodes[to], slots).await?;
+        self.note(format!("moved {slots} slots from {} to {}", self.nodes[from].name, self.nodes[to].name));
+        Ok(())
+    }
+
+    /// The pair's node the proxy sends to (`Ha`).
+    pub fn proxied(&self) -> &RedisNode {
+        &self.nodes[self.proxied.load(std::sync::atomic::Ordering::Acquire)]
+    }
+
+    /// Points the proxy at another node: the one private address moves, and Toxiproxy closes the
+    /// connections it held, as the endpoint of a managed failover does.
+    pub(crate) async fn proxy_to(&self, index: usize) -> Result<()> {
+        let upstream = format!("{}:{}", self.nodes[index].name, REDIS_PORT.as_u16());
+        self.toxiproxy()?.set_upstream(REDIS_PROXY, &upstream).await?;
+        self.proxied.store(index, std::sync::atomic::Ordering::Release);
+        self.note(format!("the proxy now sends to {}", self.nodes[index].name));
+        Ok(())
     }
 
     /// Records an event for the failure report.
@@ -454,6 +555,38 @@ impl Stack {
             }
         }
         report
+    }
+}
+
+/// What the cluster faults changed, by index in the stack's nodes.
+#[derive(Debug, Default)]
+struct ShapeChanges {
+    lost: Option<usize>,
+    filtered: Option<usize>,
+    /// Slots moved from the first index's node to the second's.
+    moved: Option<(usize, usize)>,
+}
+
+/// Redis for `topology`: one node, a replicated pair, or a formed cluster.
+async fn start_nodes(images: &ImageSet, network: &str, topology: Topology) -> Result<Vec<RedisNode>> {
+    let image = || RedisImage::new(&images.redis.name, &images.redis.tag, images.source);
+    match topology {
+        Topology::ThroughProxy | Topology::Direct => Ok(vec![RedisNode::start(image(), network, "redis").await?]),
+        Topology::Ha => {
+            let primary = RedisNode::start(image(), network, "redis-a").await?;
+            let replica = RedisNode::start(image(), network, "redis-b").await?;
+            shapes::replicate(&replica, &primary).await?;
+            Ok(vec![primary, replica])
+        }
+        Topology::Cluster => {
+            let starts = (0..6).map(|index| {
+                let name = format!("redis-{index}");
+                async move { RedisNode::start(image().with_args(&shapes::CLUSTER_ARGS), network, &name).await }
+            });
+            let nodes = futures_util::future::try_join_all(starts).await?;
+            shapes::form_cluster(&nodes).await?;
+            Ok(nodes)
+        }
     }
 }
 

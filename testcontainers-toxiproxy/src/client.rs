@@ -79,6 +79,12 @@ impl ToxiproxyClient {
         self.call(Method::PATCH, &format!("/proxies/{name}"), Some(json!({"enabled": enabled}))).await
     }
 
+    /// Points the proxy at another upstream. Toxiproxy restarts the proxy to do so: the
+    /// connections it held are closed, and new ones go to `upstream`.
+    pub async fn set_upstream(&self, name: &str, upstream: &str) -> Result<Proxy, Error> {
+        self.call(Method::PATCH, &format!("/proxies/{name}"), Some(json!({"upstream": upstream}))).await
+    }
+
     pub async fn delete_proxy(&self, name: &str) -> Result<(), Error> {
         self.call_empty(Method::DELETE, &format!("/proxies/{name}")).await
     }

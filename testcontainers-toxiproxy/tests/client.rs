@@ -152,3 +152,35 @@ async fn a_limit_data_toxic_closes_the_connection_after_that_many_bytes() {
     stream.read_to_end(&mut reply).await.unwrap();
     assert_eq!(reply, b"1234", "four bytes come back, then the connection closes");
 }
+
+/// A server that answers every connection with its name and closes, to tell upstreams apart.
+async fn named(name: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.write_all(name).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_new_upstream_takes_new_connections_and_closes_the_old_ones() {
+    let server = server().await;
+    let proxy = server.client.create_proxy("moving", "127.0.0.1:0", &server.echo.to_string()).await.unwrap();
+    let mut held = TcpStream::connect(&proxy.listen).await.unwrap();
+    held.write_all(b"x").await.unwrap();
+    let mut byte = [0; 1];
+    held.read_exact(&mut byte).await.unwrap();
+
+    let other = named(b"other").await;
+    let moved = server.client.set_upstream("moving", &other.to_string()).await.unwrap();
+    assert_eq!(moved.upstream, other.to_string());
+    let closed = tokio::time::timeout(Duration::from_secs(5), held.read(&mut byte)).await.unwrap();
+    assert!(matches!(closed, Ok(0) | Err(_)), "the connection the proxy held is closed: {closed:?}");
+    let mut fresh = TcpStream::connect(&moved.listen).await.unwrap();
+    let mut greeting = vec![0; 5];
+    fresh.read_exact(&mut greeting).await.unwrap();
+    assert_eq!(greeting, b"other");
+}

@@ -27,6 +27,6 @@ async fn a_healthy_stack_reports_connected_registers_and_rate_limits() {
         }),
     });
 
-    let keys = stack.redis_cli(&["--scan", "--pattern", "gift-genie:user:*"]).await.unwrap();
+    let keys = stack.redis_cli(&["--scan", "--pattern", "gift-genie:account:*"]).await.unwrap();
     assert_eq!(keys.lines().count(), 5, "redis holds the five users: {keys}");
 }

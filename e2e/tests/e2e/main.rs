@@ -16,4 +16,6 @@ mod partition;
 mod pool;
 mod replicas;
 mod restart;
+mod shapes;
 mod support;
+mod torn_writes;

@@ -21,7 +21,7 @@ async fn after_a_redis_restart_the_backend_recovers_and_every_acknowledged_regis
     for id in &ids {
         let read = stack.backend().user(id).await.unwrap();
         assert_eq!(read.status, 200, "user {id} survived the restart: {:?}", read.body);
-        let stored = stack.redis_cli(&["EXISTS", &format!("gift-genie:user:{id}")]).await.unwrap();
+        let stored = stack.redis_cli(&["EXISTS", &format!("gift-genie:user-id:{id}")]).await.unwrap();
         assert_eq!(stored.trim(), "1");
     }
 }
