@@ -10,9 +10,20 @@ use crate::redis::{REDIS_PORT, RedisNode};
 
 /// How long a silent primary has before its replica takes over, in the stack's cluster.
 pub const CLUSTER_NODE_TIMEOUT: Duration = Duration::from_secs(1);
+/// `redis-server` arguments of a replicated node: a replica's full sync starts at once, not
+/// after the 5 s that Redis waits by default for more replicas to share a diskless transfer.
+pub const REPLICATION_ARGS: [&str; 2] = ["--repl-diskless-sync-delay", "0"];
 /// `redis-server` arguments of a cluster node.
-pub const CLUSTER_ARGS: [&str; 6] =
-    ["--cluster-enabled", "yes", "--cluster-node-timeout", "1000", "--cluster-config-file", "nodes.conf"];
+pub const CLUSTER_ARGS: [&str; 8] = [
+    "--cluster-enabled",
+    "yes",
+    "--cluster-node-timeout",
+    "1000",
+    "--cluster-config-file",
+    "nodes.conf",
+    REPLICATION_ARGS[0],
+    REPLICATION_ARGS[1],
+];
 /// How long a shape change may take to settle before the harness gives up.
 const SETTLE_WITHIN: Duration = Duration::from_secs(30);
 
@@ -33,9 +44,13 @@ where
     }
 }
 
-/// Makes `replica` replicate `primary`, and waits until it is in sync.
-pub(crate) async fn replicate(replica: &RedisNode, primary: &RedisNode) -> Result<()> {
-    replica.cli(&["REPLICAOF", &primary.address.to_string(), &REDIS_PORT.as_u16().to_string()]).await?;
+/// Makes `replica` replicate `primary`; from now on it refuses writes with `READONLY`.
+pub(crate) async fn demote(replica: &RedisNode, primary: &RedisNode) -> Result<()> {
+    replica.cli(&["REPLICAOF", &primary.address.to_string(), &REDIS_PORT.as_u16().to_string()]).await.map(drop)
+}
+
+/// Waits until `replica` is in sync with its primary: one that could take over.
+pub(crate) async fn in_sync(replica: &RedisNode) -> Result<()> {
     poll("the replica syncs", || async {
         Ok(replica.cli(&["INFO", "replication"]).await?.contains("master_link_status:up"))
     })

@@ -424,13 +424,15 @@ impl Stack {
     /// The high-availability pair swaps roles: the replica is promoted, the old primary demoted
     /// to replicate it (connections still on it get `READONLY`), then the proxy, the one private
     /// address, moves to the new primary. Writes the old primary took in between are lost, as in
-    /// any asynchronous failover.
+    /// any asynchronous failover. Returns once the old primary is in sync again, so that the
+    /// next failover loses nothing to the harness.
     pub async fn failover(&self) -> Result<()> {
         let old = self.proxied.load(std::sync::atomic::Ordering::Acquire);
         let new = 1 - old;
         shapes::promote(&self.nodes[new]).await?;
-        shapes::replicate(&self.nodes[old], &self.nodes[new]).await?;
+        shapes::demote(&self.nodes[old], &self.nodes[new]).await?;
         self.proxy_to(new).await?;
+        shapes::in_sync(&self.nodes[old]).await?;
         self.note(format!("failover: {} is the primary, {} its replica", self.nodes[new].name, self.nodes[old].name));
         Ok(())
     }
@@ -573,9 +575,11 @@ async fn start_nodes(images: &ImageSet, network: &str, topology: Topology) -> Re
     match topology {
         Topology::ThroughProxy | Topology::Direct => Ok(vec![RedisNode::start(image(), network, "redis").await?]),
         Topology::Ha => {
+            let image = || image().with_args(&shapes::REPLICATION_ARGS);
             let primary = RedisNode::start(image(), network, "redis-a").await?;
             let replica = RedisNode::start(image(), network, "redis-b").await?;
-            shapes::replicate(&replica, &primary).await?;
+            shapes::demote(&replica, &primary).await?;
+            shapes::in_sync(&replica).await?;
             Ok(vec![primary, replica])
         }
         Topology::Cluster => {

@@ -2,8 +2,8 @@
 //! server, or a cluster connection (one multiplexed connection per node, routing each command by
 //! its key's slot and following `MOVED` and `ASK`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -103,7 +103,7 @@ pub struct Connector {
 #[allow(clippy::large_enum_variant)]
 enum Kind {
     Standalone { client: redis::Client, config: AsyncConnectionConfig },
-    Cluster { client: ClusterClient, nodes: NodeClients },
+    Cluster { nodes: NodeClients, timeouts: (Duration, Duration), live: Mutex<Vec<String>> },
 }
 
 /// Single-node connections to any node of a cluster, with the seeds' credentials and TLS: for
@@ -116,26 +116,34 @@ pub struct NodeClients {
 }
 
 impl NodeClients {
-    /// Asks the nodes at `addresses` (`host:port`), then the seeds, one after the other, until one
-    /// answers `command`.
+    /// Asks the nodes at `addresses` (`host:port`) and the seeds, all at once, and gives the first
+    /// answer to `command`. All at once because the first node named may be the one that died:
+    /// asked in turn, it would cost every caller a connect timeout before a live node is heard.
     pub async fn ask_any(&self, addresses: &[String], command: &Cmd) -> redis::RedisResult<Value> {
-        let seeds = self.seeds.iter().map(|seed| seed.addr().to_string());
-        let mut last = redis::RedisError::from((redis::ErrorKind::Client, "no cluster node to ask"));
-        let mut asked = Vec::new();
-        for address in addresses.iter().cloned().chain(seeds) {
-            if asked.contains(&address) {
-                continue;
+        let mut candidates: Vec<String> = Vec::new();
+        for address in addresses.iter().cloned().chain(self.seeds.iter().map(|seed| seed.addr().to_string())) {
+            if !candidates.contains(&address) {
+                candidates.push(address);
             }
-            match self.ask(&address, command).await {
-                Ok(value) => return Ok(value),
-                Err(error) => last = error,
-            }
-            asked.push(address);
         }
-        Err(last)
+        if candidates.is_empty() {
+            return Err(redis::RedisError::from((redis::ErrorKind::Client, "no cluster node to ask")));
+        }
+        let asks = candidates.iter().map(|address| Box::pin(self.ask(address, command)));
+        futures_util::future::select_ok(asks).await.map(|(value, _slower)| value)
     }
 
     async fn ask(&self, address: &str, command: &Cmd) -> redis::RedisResult<Value> {
+        let client = match &self.certificates {
+            Some(certificates) => redis::Client::build_with_tls(self.info(address)?, certificates.clone())?,
+            None => redis::Client::open(self.info(address)?)?,
+        };
+        let mut connection = client.get_multiplexed_async_connection_with_config(&self.config).await?;
+        command.query_async(&mut connection).await
+    }
+
+    /// The node at `address` (`host:port`), with the seeds' credentials, TLS and TCP settings.
+    fn info(&self, address: &str) -> redis::RedisResult<ConnectionInfo> {
         let (host, port) = address
             .rsplit_once(':')
             .and_then(|(host, port)| Some((host.trim_matches(['[', ']']).to_owned(), port.parse().ok()?)))
@@ -147,13 +155,31 @@ impl NodeClients {
             }
             _ => ConnectionAddr::Tcp(host, port),
         };
-        let info = seed.set_addr(addr);
-        let client = match &self.certificates {
-            Some(certificates) => redis::Client::build_with_tls(info, certificates.clone())?,
-            None => redis::Client::open(info)?,
-        };
-        let mut connection = client.get_multiplexed_async_connection_with_config(&self.config).await?;
-        command.query_async(&mut connection).await
+        Ok(seed.set_addr(addr))
+    }
+
+    /// A cluster client that starts from `initial` nodes, with the timeouts and a few retries for
+    /// redis-rs to follow redirects (`MOVED`, `ASK`) and ride slot refreshes. They are safe
+    /// because every operation of the service is idempotent (see `Operation`).
+    fn cluster_client(
+        &self,
+        initial: Vec<ConnectionInfo>,
+        (connect_timeout, response_timeout): (Duration, Duration),
+    ) -> redis::RedisResult<ClusterClient> {
+        let seed = &self.seeds[0];
+        let mut builder = ClusterClientBuilder::new(initial)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .tcp_settings(seed.tcp_settings().clone())
+            .connection_timeout(connect_timeout)
+            .response_timeout(response_timeout)
+            .retries(CLUSTER_REDIRECTS);
+        if let Some(password) = seed.redis_settings().password() {
+            builder = builder.password(password);
+        }
+        if let Some(certificates) = self.certificates.clone() {
+            builder = builder.certs(certificates);
+        }
+        builder.build()
     }
 }
 
@@ -166,32 +192,22 @@ impl Connector {
         Self { kind: Kind::Standalone { client, config }, topology: 0.into() }
     }
 
-    /// `seeds` have the credentials and TCP settings; this adds the timeouts, and a few retries
-    /// for redis-rs to follow redirects (`MOVED`, `ASK`) and ride slot refreshes. They are safe
-    /// because every operation of the service is idempotent (see `Operation`).
+    /// `seeds` have the credentials and TCP settings; they are where the first connection
+    /// starts, until [`Self::topology_changed`] names the cluster's live nodes.
     pub fn cluster(
         seeds: Vec<ConnectionInfo>,
         certificates: Option<TlsCertificates>,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> redis::RedisResult<Self> {
-        let mut builder = ClusterClientBuilder::new(seeds.clone())
-            .use_protocol(redis::ProtocolVersion::RESP3)
-            .tcp_settings(seeds[0].tcp_settings().clone())
-            .connection_timeout(connect_timeout)
-            .response_timeout(response_timeout)
-            .retries(CLUSTER_REDIRECTS);
-        if let Some(password) = seeds[0].redis_settings().password() {
-            builder = builder.password(password);
-        }
-        if let Some(certificates) = certificates.clone() {
-            builder = builder.certs(certificates);
-        }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(response_timeout));
         let nodes = NodeClients { seeds, certificates, config };
-        Ok(Self { kind: Kind::Cluster { client: builder.build()?, nodes }, topology: 0.into() })
+        let timeouts = (connect_timeout, response_timeout);
+        // Checks the seeds' settings once, up front, as a configuration error.
+        nodes.cluster_client(nodes.seeds.clone(), timeouts)?;
+        Ok(Self { kind: Kind::Cluster { nodes, timeouts, live: Mutex::new(Vec::new()) }, topology: 0.into() })
     }
 
     /// The cluster's nodes one by one, apart from any cluster connection.
@@ -206,8 +222,17 @@ impl Connector {
         matches!(self.kind, Kind::Cluster { .. })
     }
 
-    /// The cluster's topology changed: connections opened before are out of date.
-    pub fn topology_changed(&self) {
+    /// The cluster's topology changed to one whose nodes are `live` (`host:port`, as `CLUSTER
+    /// SLOTS` names them: failed nodes are left out): connections opened before are out of
+    /// date, and new ones start from these nodes.
+    ///
+    /// Not from the seeds: redis-rs waits for every initial node to connect or time out, so a
+    /// seed that died (the primary a failover replaced) would cost every new connection a
+    /// connect timeout, which is the whole of an attempt's time.
+    pub fn topology_changed(&self, live: Vec<String>) {
+        if let Kind::Cluster { live: known, .. } = &self.kind {
+            *known.lock().expect("live nodes lock") = live;
+        }
         self.topology.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -231,8 +256,14 @@ impl Connector {
                 let handle = client.get_multiplexed_async_connection_with_config(&config).await?;
                 Ok(Pooled { handle: RedisConnection::Standalone(handle), closed: Some(closed), topology })
             }
-            Kind::Cluster { client, .. } => {
-                let handle = client.get_async_connection().await?;
+            Kind::Cluster { nodes, timeouts, live } => {
+                let live = live.lock().expect("live nodes lock").clone();
+                let initial = if live.is_empty() {
+                    nodes.seeds.clone()
+                } else {
+                    live.iter().map(|address| nodes.info(address)).collect::<redis::RedisResult<_>>()?
+                };
+                let handle = nodes.cluster_client(initial, *timeouts)?.get_async_connection().await?;
                 Ok(Pooled { handle: RedisConnection::Cluster(handle), closed: None, topology })
             }
         }

@@ -47,8 +47,8 @@ impl ConnectionManager {
         self.connector.nodes()
     }
 
-    pub(crate) fn topology_changed(&self) {
-        self.connector.topology_changed();
+    pub(crate) fn topology_changed(&self, live: Vec<String>) {
+        self.connector.topology_changed(live);
     }
 
     pub(crate) fn mark_idle_connections_suspect(&self) {

@@ -347,7 +347,7 @@ impl Inner {
             None => tracing::warn!("CLUSTER SLOTS gave an answer that is not a slot map"),
             Some(true) => {
                 tracing::info!(shards = ?self.shards.shards(), "the cluster's shards changed; pooled connections follow");
-                self.pool.manager().topology_changed();
+                self.pool.manager().topology_changed(self.shards.nodes());
             }
             Some(false) => {}
         }

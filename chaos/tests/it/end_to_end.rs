@@ -74,7 +74,10 @@ fn list_shows_the_default_experiments() {
     let output = chaos(&["list"]);
     assert_eq!(output.status.code(), Some(0));
     let text = String::from_utf8_lossy(&output.stdout);
-    for name in ["partition", "ip-filter", "blackhole", "latency", "redis-restart", "hang-up-burst", "slow-clients"] {
+    for (source, _) in chaos::defaults::DEFAULT_EXPERIMENTS {
+        assert!(text.contains(source), "{source} is not listed: {text}");
+    }
+    for name in ["failover", "primary-loss", "shard-filter"] {
         assert!(text.contains(&format!("chaos/experiments/{name}.toml")), "{text}");
     }
 }

@@ -138,6 +138,16 @@ async fn a_lost_primary_is_ridden_out_once_the_cluster_promotes_its_replica() {
     stack.note(format!("health {status} {took:?} after the primary was lost"));
     assert!(all_readable(&stack, &before).await, "every account is read from its shard's new primary");
 
+    // The dead node stays in old maps and in the seeds; nothing may wait for it any more.
+    let unhindered = config.operation_timeout().min(config.connect_timeout()) / 2;
+    for _ in 0..5 {
+        let health = stack.backend().health().await.unwrap();
+        assert_eq!(health.status, 200, "{:?}", health.body);
+        assert!(health.elapsed < unhindered, "/health took {:?}, as if waiting on the dead node", health.elapsed);
+        let read = stack.backend().user(&before[0]).await.unwrap();
+        assert!(read.elapsed < unhindered, "a read took {:?}, as if waiting on the dead node", read.elapsed);
+    }
+
     Fault::PrimaryLoss.heal(&stack).await.unwrap();
     stack.check_containers().await.unwrap();
 }
@@ -155,6 +165,15 @@ async fn a_filtered_shard_is_reported_degraded_and_the_other_shards_keep_answeri
     assert_eq!(health.field("redis_status"), "degraded", "{:?}", health.body);
     assert_eq!(health.field("shards"), &json!({"total": 3, "unavailable": 1}));
     assert!(health.elapsed < config.operation_timeout() + MARGIN, "{:?}", health.elapsed);
+    // Three failures open the shard's breaker (`fast` sets the threshold); the next checks then
+    // answer without waiting on the silent node, and the map is read from the nodes that answer.
+    for _ in 0..2 {
+        stack.backend().health().await.unwrap();
+    }
+    let fast = stack.backend().health().await.unwrap();
+    assert_eq!(fast.field("shards"), &json!({"total": 3, "unavailable": 1}));
+    let unhindered = config.operation_timeout().min(config.connect_timeout()) / 2;
+    assert!(fast.elapsed < unhindered, "with the breaker open, /health took {:?}", fast.elapsed);
 
     let mut answered = 0;
     for id in &ids {
