@@ -2,7 +2,9 @@
 # at its private address. The password travels as a secret, never inside REDIS_URL.
 
 locals {
-  redis_url = "redis://${var.redis_user_name}@${var.redis_private_ip}:${local.redis_port}/0"
+  # In cluster mode every node's address is a seed: the backend asks whichever answers first
+  # for the cluster's map, then follows the map.
+  redis_url = join(",", [for ip in local.redis_endpoints : "redis://${var.redis_user_name}@${ip}:${local.redis_port}/0"])
 }
 
 resource "scaleway_container_namespace" "main" {
@@ -29,6 +31,8 @@ resource "scaleway_container" "backend" {
 
   environment_variables = {
     REDIS_URL                   = local.redis_url
+    REDIS_MODE                  = local.redis_mode
+    REDIS_WAIT_REPLICAS         = tostring(var.redis_wait_replicas)
     REDIS_POOL_MAX_SIZE         = "50"
     REDIS_CONNECT_TIMEOUT       = "5s"
     REDIS_OPERATION_TIMEOUT     = "5s"
@@ -44,4 +48,11 @@ resource "scaleway_container" "backend" {
 
   # The private endpoint must exist before the container that uses it starts.
   depends_on = [scaleway_redis_cluster.main]
+
+  lifecycle {
+    precondition {
+      condition     = var.redis_wait_replicas == 0 || var.redis_cluster_size >= 2
+      error_message = "A standalone Redis has no replica to wait for: set redis_wait_replicas = 0, or redis_cluster_size to 2 or more."
+    }
+  }
 }

@@ -1,6 +1,6 @@
-output "redis_private_endpoint" {
-  description = "Where the backend reaches Redis on the private network."
-  value       = "${var.redis_private_ip}:${local.redis_port}"
+output "redis_private_endpoints" {
+  description = "Where the backend reaches Redis on the private network: one endpoint, or every node's address in cluster mode."
+  value       = [for ip in local.redis_endpoints : "${ip}:${local.redis_port}"]
 }
 
 output "private_network_details" {
@@ -17,6 +17,7 @@ output "redis_connection_info" {
   description = "How to connect; the password is the redis_password variable, passed as the REDIS_PASSWORD secret."
   value = {
     redis_url        = local.redis_url
+    redis_mode       = local.redis_mode
     password_env_var = "REDIS_PASSWORD"
     reachable_from   = "the private network ${var.private_network_subnet} only"
     bastion          = var.enable_bastion ? "ssh -J bastion@${scaleway_vpc_public_gateway_ip.bastion[0].address}:${var.bastion_port} <host on the private network>" : "disabled (set enable_bastion = true)"

@@ -27,10 +27,37 @@ variable "private_network_subnet" {
   default     = "172.16.0.0/22"
 }
 
-variable "redis_private_ip" {
-  description = "Fixed address of Redis on the private network, inside private_network_subnet. A fixed address keeps REDIS_URL stable and known at plan time."
-  type        = string
-  default     = "172.16.0.10"
+variable "redis_private_ips" {
+  description = "Fixed addresses of Redis on the private network, inside private_network_subnet. Standalone and high availability answer on the first (one endpoint that follows the primary). Cluster mode uses all six: one per node, reserved when the cluster is created because its private network cannot be edited afterwards. Fixed addresses keep REDIS_URL known at plan time."
+  type        = list(string)
+  default     = ["172.16.0.10", "172.16.0.11", "172.16.0.12", "172.16.0.13", "172.16.0.14", "172.16.0.15"]
+
+  validation {
+    condition     = length(var.redis_private_ips) == 6 && length(distinct(var.redis_private_ips)) == 6
+    error_message = "Give six distinct addresses: one per node of the largest cluster (cluster_size = 6)."
+  }
+}
+
+variable "redis_cluster_size" {
+  description = "Shape of Managed Redis: 1 is standalone; 2 is high availability (a primary and a standby behind one endpoint, replicated asynchronously); 3 to 6 is cluster mode (keys split by hash slot over that many primaries, each with a replica). The backend's REDIS_MODE follows. See PRIVATE_NETWORK.md before changing it: only growing a cluster (3 to 6) happens in place."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = floor(var.redis_cluster_size) == var.redis_cluster_size && var.redis_cluster_size >= 1 && var.redis_cluster_size <= 6
+    error_message = "The Redis cluster size must be 1 (standalone), 2 (high availability) or 3 to 6 (cluster mode)."
+  }
+}
+
+variable "redis_wait_replicas" {
+  description = "How many replicas must have an account before the backend answers 201 (REDIS_WAIT_REPLICAS). 0 keeps replication asynchronous: a failover can lose the last acknowledged registrations. 1 needs high availability or cluster mode."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = floor(var.redis_wait_replicas) == var.redis_wait_replicas && var.redis_wait_replicas >= 0 && var.redis_wait_replicas <= 16
+    error_message = "The number of replicas to wait for must be a whole number from 0 to 16."
+  }
 }
 
 variable "redis_node_type" {

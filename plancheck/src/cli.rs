@@ -42,7 +42,8 @@ pub struct Args {
     /// resource's block instead of at the plan file.
     #[arg(long, value_name = "DIR")]
     pub source_dir: Option<PathBuf>,
-    /// An address whose destruction has been reviewed; may be repeated.
+    /// An address whose destruction has been reviewed, Redis's included (the old cluster of a
+    /// migration); may be repeated.
     #[arg(long = "allow-destroy", value_name = "ADDRESS")]
     pub allow_destroy: Vec<String>,
     /// Treat this resource type as stateful too; may be repeated.

@@ -55,8 +55,32 @@ fn split(args: FuncArgs) -> Result<hcl::Value, String> {
     Ok(hcl::Value::Array(text.split(separator).map(|part| hcl::Value::String(part.to_owned())).collect()))
 }
 
-/// Reads every `.tf` file of `dir`.
+#[allow(clippy::needless_pass_by_value)] // hcl-rs's function signature takes the arguments by value
+fn join(args: FuncArgs) -> Result<hcl::Value, String> {
+    let separator = args[0].as_str().ok_or("join: the separator must be a string")?;
+    let items = args[1].as_array().ok_or("join: the value must be a list")?;
+    let parts: Option<Vec<&str>> = items.iter().map(hcl::Value::as_str).collect();
+    Ok(hcl::Value::String(parts.ok_or("join: the list must hold strings")?.join(separator)))
+}
+
+#[allow(clippy::needless_pass_by_value)] // hcl-rs's function signature takes the arguments by value
+fn tostring(args: FuncArgs) -> Result<hcl::Value, String> {
+    match &args[0] {
+        hcl::Value::String(text) => Ok(hcl::Value::String(text.clone())),
+        hcl::Value::Number(number) => Ok(hcl::Value::String(number.to_string())),
+        hcl::Value::Bool(flag) => Ok(hcl::Value::String(flag.to_string())),
+        other => Err(format!("tostring: {other} is not a primitive value")),
+    }
+}
+
+/// Reads every `.tf` file of `dir`, with the variables' defaults.
 pub fn load(dir: &Path) -> Result<StaticConfig, ConfigError> {
+    load_with(dir, &[])
+}
+
+/// Reads every `.tf` file of `dir`, with `variables` set as `-var` would set them and the other
+/// variables at their defaults.
+pub fn load_with(dir: &Path, variables: &[(&str, hcl::Value)]) -> Result<StaticConfig, ConfigError> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|source| ConfigError::Read { path: dir.display().to_string(), source })?
         .filter_map(Result::ok)
@@ -75,16 +99,24 @@ pub fn load(dir: &Path) -> Result<StaticConfig, ConfigError> {
 
     let mut context = Context::new();
     context.declare_func("split", FuncDef::builder().params([ParamType::String, ParamType::String]).build(split));
-    let mut variables = hcl::Map::new();
+    context.declare_func(
+        "join",
+        FuncDef::builder().params([ParamType::String, ParamType::Array(Box::new(ParamType::Any))]).build(join),
+    );
+    context.declare_func("tostring", FuncDef::builder().params([ParamType::Any]).build(tostring));
+    let mut values = hcl::Map::new();
     for block in blocks.iter().filter(|block| block.identifier.as_str() == "variable") {
         let default = block.body.attributes().find(|attribute| attribute.key.as_str() == "default");
         if let (Some(label), Some(default)) = (block.labels.first(), default)
             && let Ok(value) = default.expr.evaluate(&context)
         {
-            variables.insert(label.as_str().to_owned(), value);
+            values.insert(label.as_str().to_owned(), value);
         }
     }
-    context.declare_var("var", hcl::Value::Object(variables));
+    for (name, value) in variables {
+        values.insert((*name).to_owned(), value.clone());
+    }
+    context.declare_var("var", hcl::Value::Object(values));
 
     // Locals may use each other: evaluate until a pass makes no progress.
     let local_expressions: Vec<(String, Expression)> = blocks
@@ -270,6 +302,14 @@ pub fn check(config: &StaticConfig, policies: &PolicyConfig) -> Vec<Violation> {
                 reason: "acl conflicts with private_network in the Scaleway provider: a cluster is either public behind an allow-list or private".to_owned(),
             });
         }
+        if let Some(reason) = cluster_addresses_missing(redis) {
+            violations.push(Violation {
+                policy: "provider-schema",
+                address: redis.address.clone(),
+                attribute: "private_network.service_ips".to_owned(),
+                reason,
+            });
+        }
         let protected = redis.attributes.get("lifecycle").and_then(|lifecycle| lifecycle.pointer("/0/prevent_destroy"))
             == Some(&Value::Bool(true));
         if !protected {
@@ -305,6 +345,23 @@ pub fn check(config: &StaticConfig, policies: &PolicyConfig) -> Vec<Violation> {
     }
     violations.sort();
     violations
+}
+
+/// In cluster mode the provider wants one service IP per node, and the private network cannot be
+/// edited once the cluster exists: a cluster created with fewer addresses than the largest size
+/// could only grow by being replaced.
+fn cluster_addresses_missing(redis: &StaticResource) -> Option<String> {
+    let size = redis.attributes.get("cluster_size").and_then(Value::as_u64)?;
+    if size < policy::CLUSTER_MODE_FROM {
+        return None;
+    }
+    let addresses = redis.attributes.get("private_network")?.pointer("/0/service_ips")?.as_array()?.len();
+    let largest = policy::LARGEST_CLUSTER;
+    (u64::try_from(addresses).unwrap_or(u64::MAX) < largest).then(|| {
+        format!(
+            "a cluster of {size} nodes has {addresses} service_ips; its private network cannot be edited after creation, so reserve one address per node of the largest cluster ({largest}) or growing it will replace it"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@
 //! up, whatever the changes, so that a rollback to the public endpoint fails even when it is an
 //! ordinary in-place update.
 
+mod backend;
 mod ranges;
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
@@ -17,13 +18,19 @@ use serde_json::Value;
 
 pub use ranges::PublicReach;
 
-use crate::plan::{Action, EndResource, Plan, Reference, ResourceChange, StateSource};
-use crate::{SENSITIVE, UNKNOWN};
+use crate::UNKNOWN;
+use crate::plan::{Action, EndResource, Plan, ResourceChange, StateSource};
 
 pub const VPC: &str = "scaleway_vpc";
 pub const PRIVATE_NETWORK: &str = "scaleway_vpc_private_network";
 pub const REDIS: &str = "scaleway_redis_cluster";
 pub const CONTAINER: &str = "scaleway_container";
+
+/// The `cluster_size` from which Scaleway runs Redis Cluster (hash slots over several primaries);
+/// 1 is standalone and 2 high availability, both one server to a client.
+pub const CLUSTER_MODE_FROM: u64 = 3;
+/// The largest `cluster_size` Scaleway offers.
+pub const LARGEST_CLUSTER: u64 = 6;
 
 /// Resource types that hold data: destroying or replacing one loses it.
 pub const STATEFUL_TYPES: [&str; 10] = [
@@ -88,7 +95,7 @@ pub struct Findings {
 pub const WHOLE_PLAN: &str = "(plan)";
 
 /// The policies, by name, with what each one guards.
-pub const POLICIES: [(&str, &str); 9] = [
+pub const POLICIES: [(&str, &str); 10] = [
     ("plan-applyable", "terraform saved the plan without errors, can apply it, and deferred nothing"),
     ("private-network-present", "the plan leaves a VPC and a private network, and never destroys or forgets them"),
     ("redis-in-place", "the Redis cluster is updated in place, never deleted, replaced or forgotten"),
@@ -97,6 +104,10 @@ pub const POLICIES: [(&str, &str); 9] = [
     ("no-stateful-destroy", "no other stateful resource is destroyed or replaced unless allowed"),
     ("redis-url-private", "REDIS_URL points at Redis's private endpoint"),
     ("redis-password-secret", "the Redis password is a secret, never part of REDIS_URL"),
+    (
+        "redis-mode-matches",
+        "the backend's REDIS_MODE is the Redis cluster's shape: cluster from three nodes, standalone below",
+    ),
     ("private-subnet", "the private network's subnet is RFC 1918 and of the expected size"),
 ];
 
@@ -105,10 +116,11 @@ pub fn check(plan: &Plan<'_>, config: &PolicyConfig) -> Findings {
     let mut violations = Vec::new();
     violations.extend(plan_applyable(plan));
     violations.extend(network_present(plan, &end));
-    violations.extend(redis_in_place(plan));
+    violations.extend(redis_in_place(plan, config));
     violations.extend(redis_private_only(&end));
     violations.extend(no_stateful_destroy(plan, config));
-    violations.extend(redis_url(plan, &end));
+    violations.extend(backend::redis_url(plan, &end));
+    violations.extend(backend::redis_mode(&end));
     violations.extend(private_subnet(&end, config));
     violations.sort();
     violations.dedup();
@@ -209,8 +221,11 @@ fn network_present(plan: &Plan<'_>, end: &[EndResource<'_, '_>]) -> Vec<Violatio
         .collect()
 }
 
-fn redis_in_place(plan: &Plan<'_>) -> Vec<Violation> {
+/// A cluster named with `--allow-destroy` may go: the last step of a reviewed migration to a new
+/// cluster (see `infra/PRIVATE_NETWORK.md`) retires the old one.
+fn redis_in_place(plan: &Plan<'_>, config: &PolicyConfig) -> Vec<Violation> {
     plan.of_type(REDIS)
+        .filter(|change| !(change.action.destroys() && config.allow_destroy.contains(&change.address)))
         .filter_map(|change| {
             let reason = forbidden_change(change, "Redis cluster")?;
             let attribute =
@@ -298,129 +313,8 @@ fn no_stateful_destroy(plan: &Plan<'_>, config: &PolicyConfig) -> Vec<Violation>
         .collect()
 }
 
-/// Subnets of the private networks the plan leaves.
-fn private_subnets(end: &[EndResource<'_, '_>]) -> Vec<Ipv4Net> {
-    end.iter()
-        .filter(|resource| resource.kind() == PRIVATE_NETWORK)
-        .filter_map(|resource| resource.value_at(&["ipv4_subnet", "0", "subnet"]).as_str()?.parse().ok())
-        .collect()
-}
-
-/// Addresses Redis answers on in the private network, from its static `service_ips`.
-fn redis_private_addresses(end: &[EndResource<'_, '_>]) -> Vec<Ipv4Addr> {
-    end.iter()
-        .filter(|resource| resource.kind() == REDIS)
-        .flat_map(|resource| resource.value_at(&["private_network"]).as_array().cloned().unwrap_or_default())
-        .flat_map(|network| network["service_ips"].as_array().cloned().unwrap_or_default())
-        .filter_map(|ip| ip.as_str().and_then(|ip| ip.parse::<Ipv4Net>().ok()).map(|net| net.addr()))
-        .collect()
-}
-
-fn is_rfc1918(address: Ipv4Addr) -> bool {
+pub(super) fn is_rfc1918(address: Ipv4Addr) -> bool {
     address.is_private()
-}
-
-/// True when a value the plan cannot show is built from Redis's private endpoint, judging by the
-/// names it references (module inputs followed to their callers).
-fn built_from_private_endpoint(references: &[Reference]) -> bool {
-    let names: Vec<&str> = references.iter().flat_map(Reference::names).collect();
-    let private = names
-        .iter()
-        .any(|r| r.contains("private_ips") || r.contains("private_network") || r.contains("redis_private_ip"));
-    private && !names.iter().any(|r| r.contains("public_network"))
-}
-
-fn listed(references: &[Reference]) -> String {
-    if references.is_empty() {
-        "the configuration shows no reference for it".to_owned()
-    } else {
-        let names: Vec<String> = references.iter().map(ToString::to_string).collect();
-        format!("it comes from {}", names.join("; "))
-    }
-}
-
-fn redis_url(plan: &Plan<'_>, end: &[EndResource<'_, '_>]) -> Vec<Violation> {
-    let subnets = private_subnets(end);
-    let redis_addresses = redis_private_addresses(end);
-    let mut violations = Vec::new();
-    let attribute = "environment_variables.REDIS_URL";
-    for container in end.iter().filter(|resource| resource.kind() == CONTAINER) {
-        let address = container.address();
-        let mut flag = |policy, reason: String| violations.push(violation(policy, address, attribute, reason));
-        let references = || plan.configuration.references(container.module(), address, "environment_variables");
-        let unverifiable = |why: &str| {
-            let references = references();
-            (!built_from_private_endpoint(&references)).then(|| {
-                format!(
-                    "REDIS_URL {why}, so it cannot be verified from the plan, and it is not built from Redis's private endpoint: {}",
-                    listed(&references)
-                )
-            })
-        };
-        let hidden = |value: &Value| match value.as_str() {
-            Some(UNKNOWN) => Some("is known only after apply"),
-            Some(SENSITIVE) => Some("is sensitive"),
-            _ => None,
-        };
-        let url = container.value_at(&["environment_variables", "REDIS_URL"]);
-        let raw = match &url {
-            Value::Null => {
-                let variables = container.value_at(&["environment_variables"]);
-                match hidden(&variables) {
-                    Some(why) => {
-                        if let Some(reason) = unverifiable(&format!("{why} (all environment variables are)")) {
-                            flag("redis-url-private", reason);
-                        }
-                    }
-                    None => flag("redis-url-private", "the backend has no REDIS_URL".to_owned()),
-                }
-                continue;
-            }
-            value if hidden(value).is_some() => {
-                if let Some(reason) = unverifiable(hidden(value).unwrap_or_default()) {
-                    flag("redis-url-private", reason);
-                }
-                continue;
-            }
-            Value::String(raw) => raw.as_str(),
-            other => {
-                flag("redis-url-private", format!("REDIS_URL is {other}, not a URL"));
-                continue;
-            }
-        };
-        let Ok(url) = url::Url::parse(raw) else {
-            flag("redis-url-private", format!("REDIS_URL {raw:?} is not a URL"));
-            continue;
-        };
-        if url.password().is_some() {
-            flag(
-                "redis-password-secret",
-                "REDIS_URL carries the password in a plain environment variable; pass it as the REDIS_PASSWORD secret"
-                    .to_owned(),
-            );
-        }
-        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
-        let reason = match host.parse::<IpAddr>() {
-            Ok(IpAddr::V4(address)) if !is_rfc1918(address) => {
-                Some(format!("REDIS_URL host {address} is a public address"))
-            }
-            Ok(IpAddr::V4(address))
-                if !subnets.is_empty() && !subnets.iter().any(|subnet| subnet.contains(&address)) =>
-            {
-                Some(format!("REDIS_URL host {address} is outside the private network {subnets:?}"))
-            }
-            Ok(IpAddr::V4(address)) if !redis_addresses.is_empty() && !redis_addresses.contains(&address) => {
-                Some(format!("REDIS_URL host {address} is not Redis's private endpoint {redis_addresses:?}"))
-            }
-            Ok(IpAddr::V4(_)) => None,
-            Ok(IpAddr::V6(address)) => Some(format!("REDIS_URL host {address} is not on the IPv4 private network")),
-            Err(_) => Some(format!("REDIS_URL host {host:?} is a name, not Redis's private endpoint address")),
-        };
-        if let Some(reason) = reason {
-            flag("redis-url-private", reason);
-        }
-    }
-    violations
 }
 
 fn private_subnet(end: &[EndResource<'_, '_>], config: &PolicyConfig) -> Vec<Violation> {

@@ -2,6 +2,7 @@
 //! JSON from the local terraform binary, and the command line. No Docker, no credentials.
 
 mod cli;
+mod shapes;
 mod terraform;
 
 use std::path::{Path, PathBuf};

@@ -18,8 +18,9 @@ fn terraform() -> PathBuf {
         })
 }
 
-fn run_terraform(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(terraform())
+/// Runs terraform in `dir`, whatever it answers.
+fn try_terraform(dir: &Path, args: &[&str]) -> Output {
+    Command::new(terraform())
         .current_dir(dir)
         .args(args)
         // No version check against checkpoint.hashicorp.com, no prompts, no colour.
@@ -28,7 +29,11 @@ fn run_terraform(dir: &Path, args: &[&str]) -> Output {
         .env("TF_INPUT", "0")
         .env("NO_COLOR", "1")
         .output()
-        .expect("terraform runs");
+        .expect("terraform runs")
+}
+
+fn run_terraform(dir: &Path, args: &[&str]) -> Output {
+    let output = try_terraform(dir, args);
     assert!(
         output.status.success(),
         "terraform {args:?} failed:\n{}{}",
@@ -90,6 +95,41 @@ resource "scaleway_redis_cluster" "main" {
     assert!(policies.contains(&("no-public-acl", "acl".to_owned())), "{policies:?}");
     assert!(policies.contains(&("redis-private-only", "acl".to_owned())), "{policies:?}");
     assert!(policies.contains(&("redis-in-place", "lifecycle.prevent_destroy".to_owned())), "{policies:?}");
+}
+
+/// infra/'s own variables, judged by terraform itself: with no provider to download, a
+/// `terraform_data` stands in for the resources that read them.
+#[test]
+fn terraform_accepts_every_redis_shape_scaleway_offers_and_refuses_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(workspace().join("infra/variables.tf"), dir.path().join("variables.tf")).unwrap();
+    std::fs::write(
+        dir.path().join("main.tf"),
+        "resource \"terraform_data\" \"redis\" {\n  input = [var.redis_cluster_size, var.redis_wait_replicas]\n}\n",
+    )
+    .unwrap();
+    run_terraform(dir.path(), &["init", "-input=false", "-no-color"]);
+    let plan = |size: &str| {
+        let size = format!("redis_cluster_size={size}");
+        try_terraform(
+            dir.path(),
+            &["plan", "-input=false", "-no-color", "-var", "redis_password=twelve-chars", "-var", &size],
+        )
+    };
+    for size in ["1", "2", "3", "4", "5", "6"] {
+        let output = plan(size);
+        assert!(output.status.success(), "size {size}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    for size in ["0", "7", "2.5"] {
+        let output = plan(size);
+        // terraform wraps its messages to the terminal's width.
+        let stderr = String::from_utf8_lossy(&output.stderr).split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(!output.status.success(), "size {size} was accepted");
+        assert!(
+            stderr.contains("must be 1 (standalone), 2 (high availability) or 3 to 6 (cluster mode)"),
+            "size {size}: {stderr}"
+        );
+    }
 }
 
 #[test]
