@@ -13,13 +13,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::deadline::Deadline;
-use crate::redis_pool::{Operation, RedisError, RedisPool, Retry};
+use crate::redis_pool::{Operation, RedisConnection, RedisError, RedisPool, Retry};
 
 /// Idempotent thanks to the script: a retry after a lost reply finds the account already owned
 /// by this very user, and succeeds instead of answering 409 to the request that created it.
@@ -28,6 +29,25 @@ const INDEX_USER: Operation = Operation { name: "index_user", retry: Retry::Idem
 const UNDO_USER: Operation = Operation { name: "undo_user", retry: Retry::Idempotent };
 const FIND_USER: Operation = Operation { name: "find_user", retry: Retry::Idempotent };
 const FIND_LEGACY: Operation = Operation { name: "find_legacy_user", retry: Retry::Idempotent };
+
+/// How many of `wanted` replicas have the write that just happened to `key` on `connection`
+/// (`WAIT` on the node that holds `key`, on the connection that wrote, so that it counts this
+/// write), waiting at most `wait_for`; 0 without asking when none are wanted.
+async fn replicas_after_write(
+    connection: &mut RedisConnection,
+    key: &str,
+    wanted: u32,
+    wait_for: Duration,
+) -> redis::RedisResult<u32> {
+    if wanted == 0 {
+        return Ok(0);
+    }
+    // Never 0, which would wait forever.
+    let timeout = u64::try_from(wait_for.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut wait = redis::cmd("WAIT");
+    wait.arg(wanted).arg(timeout);
+    Ok(redis::from_redis_value(connection.on_node_of(key, wait).await?)?)
+}
 
 /// Writes the account unless the email already has one; answers the owner's id either way.
 const CREATE_SCRIPT: &str = r"
@@ -107,20 +127,17 @@ impl UserStore {
 
     /// Stores `user` with its password hash (a PHC string: the plain password never reaches this
     /// module), unless another user has its email. With `REDIS_WAIT_REPLICAS`, the account is
-    /// answered for only once that many replicas have it (`WAIT`, for at most half an operation
-    /// timeout); if they do not confirm it in time, it is taken back and the call fails, so that
-    /// no 201 rests on a write a failover could lose.
+    /// answered for only once that many replicas have both it and the index that finds it
+    /// (`WAIT` after each write, for at most half an operation timeout); if they do not confirm
+    /// them in time, the account is taken back and the call fails, so that no 201 rests on a
+    /// write a failover could lose.
     pub async fn create(&self, user: &User, password_hash: &str, deadline: Deadline) -> Result<Created, RedisError> {
         if self.legacy_claim(&user.email, deadline).await? {
             return Ok(Created::EmailTaken);
         }
         let account = self.account_key(&user.email);
-        let settings = self.redis.settings();
-        let wanted = settings.wait_replicas;
-        // Within the attempt (one operation timeout), and leaving the request an operation
-        // timeout to take the account back should the replicas not confirm it.
-        let wait_for =
-            (settings.operation_timeout / 2).min(deadline.remaining().saturating_sub(settings.operation_timeout));
+        let wanted = self.redis.settings().wait_replicas;
+        let wait_for = self.replica_wait(deadline);
         let (owner, acknowledged): (String, u32) = self
             .redis
             .execute(CREATE_USER, &account, deadline, |mut connection| {
@@ -134,16 +151,11 @@ impl UserStore {
                 let account = account.clone();
                 async move {
                     let owner: String = invocation.invoke_async(&mut connection).await?;
-                    if wanted == 0 || owner != user.id.to_string() {
+                    if owner != user.id.to_string() {
                         return Ok((owner, wanted));
                     }
-                    // On the connection that wrote, so that WAIT counts this write; never 0,
-                    // which would wait forever.
-                    let timeout = u64::try_from(wait_for.as_millis()).unwrap_or(u64::MAX).max(1);
-                    let mut wait = redis::cmd("WAIT");
-                    wait.arg(wanted).arg(timeout);
-                    let acknowledged = connection.on_node_of(&account, wait).await?;
-                    Ok((owner, redis::from_redis_value(acknowledged)?))
+                    let acknowledged = replicas_after_write(&mut connection, &account, wanted, wait_for).await?;
+                    Ok((owner, acknowledged))
                 }
             })
             .await?;
@@ -151,13 +163,20 @@ impl UserStore {
             operation: CREATE_USER.name,
             source: redis::RedisError::from((redis::ErrorKind::Client, "an account holds an id that is not a UUID")),
         })?;
-        if owner == user.id && acknowledged < wanted {
+        if owner != user.id {
+            // This also heals an index a registration never wrote; nobody is answered 201 on it.
+            self.index(owner, &user.email, 0, deadline).await?;
+            return Ok(Created::EmailTaken);
+        }
+        // The index is how the new id finds its account: a 201 rests on both writes, which
+        // may live on different nodes, so the replicas must confirm each.
+        let acknowledged =
+            if acknowledged < wanted { acknowledged } else { self.index(owner, &user.email, wanted, deadline).await? };
+        if acknowledged < wanted {
             self.undo(user, deadline).await?;
             return Err(RedisError::NotReplicated { wanted, acknowledged });
         }
-        // For the owner, whoever it is: this also heals an index a registration never wrote.
-        self.index(owner, &user.email, deadline).await?;
-        Ok(if owner == user.id { Created::User } else { Created::EmailTaken })
+        Ok(Created::User)
     }
 
     async fn legacy_claim(&self, email: &str, deadline: Deadline) -> Result<bool, RedisError> {
@@ -170,14 +189,27 @@ impl UserStore {
             .await
     }
 
-    async fn index(&self, id: Uuid, email: &str, deadline: Deadline) -> Result<(), RedisError> {
+    /// Points `id` at its account; answers how many of the `wanted` replicas confirmed it.
+    async fn index(&self, id: Uuid, email: &str, wanted: u32, deadline: Deadline) -> Result<u32, RedisError> {
         let key = self.index_key(id);
+        let wait_for = self.replica_wait(deadline);
         self.redis
             .execute(INDEX_USER, &key, deadline, |mut connection| {
                 let key = key.clone();
-                async move { redis::cmd("SET").arg(key).arg(email).query_async(&mut connection).await }
+                async move {
+                    redis::cmd("SET").arg(&key).arg(email).query_async::<()>(&mut connection).await?;
+                    replicas_after_write(&mut connection, &key, wanted, wait_for).await
+                }
             })
             .await
+    }
+
+    /// How long one write may wait for its replicas: within the attempt (one operation timeout),
+    /// and leaving the request an operation timeout to take the account back should they not
+    /// confirm it.
+    fn replica_wait(&self, deadline: Deadline) -> Duration {
+        let timeout = self.redis.settings().operation_timeout;
+        (timeout / 2).min(deadline.remaining().saturating_sub(timeout))
     }
 
     async fn undo(&self, user: &User, deadline: Deadline) -> Result<(), RedisError> {

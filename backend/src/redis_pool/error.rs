@@ -27,6 +27,11 @@ pub enum RedisError {
     /// primary comes back as one. Nothing it says about writes can be trusted.
     #[error("redis answered {operation} as a replica, not a primary: {detail}")]
     NotPrimary { operation: &'static str, detail: String },
+    /// The cluster refuses keys it cannot serve right now (`CLUSTERDOWN` while a shard has no
+    /// primary, `TRYAGAIN` during a slot migration): an outage of the cluster, not of this
+    /// connection, which stays good.
+    #[error("the redis cluster cannot serve {operation} right now: {detail}")]
+    ClusterDown { operation: &'static str, detail: String },
     /// Fewer replicas than `REDIS_WAIT_REPLICAS` confirmed a write within the deadline.
     #[error("only {acknowledged} of {wanted} replicas confirmed the write within the deadline")]
     NotReplicated { wanted: u32, acknowledged: u32 },
@@ -51,6 +56,8 @@ impl RedisError {
             Self::CommandTimeout { operation, timeout }
         } else if source.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) {
             Self::Loading { operation }
+        } else if matches!(source.code(), Some("CLUSTERDOWN" | "TRYAGAIN")) {
+            Self::ClusterDown { operation, detail: source.to_string() }
         } else if matches!(source.code(), Some("READONLY" | "MASTERDOWN")) {
             Self::NotPrimary { operation, detail: source.to_string() }
         } else if source.is_io_error() || source.is_connection_dropped() || source.is_unrecoverable_error() {
@@ -71,6 +78,7 @@ impl RedisError {
                 | Self::Connection { .. }
                 | Self::Loading { .. }
                 | Self::NotPrimary { .. }
+                | Self::ClusterDown { .. }
         )
     }
 
@@ -100,6 +108,7 @@ impl RedisError {
             Self::Connection { .. } => "connection",
             Self::Loading { .. } => "loading",
             Self::NotPrimary { .. } => "not_primary",
+            Self::ClusterDown { .. } => "cluster_down",
             Self::DeadlinePassed { .. } => "deadline_passed",
             Self::NotReplicated { .. } => "not_replicated",
             Self::Server { .. } => "server",

@@ -177,6 +177,42 @@ async fn a_lost_primary_is_ridden_out_once_the_cluster_promotes_its_replica() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_that_says_it_is_down_is_an_outage_not_a_bug() {
+    // The production operation timeout: long enough for redis-rs to give up its own retries of
+    // CLUSTERDOWN and hand the refusal itself to the service.
+    let operation_timeout = Duration::from_secs(5);
+    let cluster = RedisCluster::start(FAST_FAILOVER).await;
+    let app = TestApp::spawn(&cluster.url(), &[("REDIS_MODE", "cluster"), ("REDIS_OPERATION_TIMEOUT", "5s")]).await;
+    let (lost, answering) = users_on_two_shards(&app, &cluster).await;
+    // A shard with neither its primary nor its replica: its slots have nobody, and with full
+    // coverage required (Redis's default) the other nodes refuse every key with CLUSTERDOWN.
+    let primary = cluster.primary_of(&format!("gift-genie:user-id:{lost}"));
+    let replica = cluster.replica_of(primary);
+    primary.freeze();
+    replica.freeze();
+
+    let bound = FAST_FAILOVER * 3 + operation_timeout + MARGIN;
+    let ((status, body), _) = poll_until(
+        "a key of a shard that is up gets the cluster's refusal",
+        bound,
+        || async {
+            let response = app.get(&format!("/api/v1/users/{answering}")).await;
+            (response.status(), response.json::<Value>().await.unwrap())
+        },
+        |(status, _)| *status != StatusCode::OK,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "redis_unavailable", "{body}");
+    let awake = cluster.nodes.iter().find(|node| ![primary.port(), replica.port()].contains(&node.port())).unwrap();
+    assert_eq!(awake.cli(&["CLUSTER", "INFO"]).lines().next().unwrap().trim(), "cluster_state:fail");
+    let refusals = app.metric(r#"gift_genie_redis_errors_total{kind="cluster_down"}"#).await;
+    assert!(refusals.is_some_and(|count| count >= 1.0), "the refusal is counted as the cluster's: {refusals:?}");
+    primary.thaw();
+    replica.thaw();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn moving_slots_under_load_costs_no_request() {
     let cluster = RedisCluster::start(FAST_FAILOVER).await;
     let app = TestApp::spawn(&cluster.url(), &[("REDIS_MODE", "cluster")]).await;

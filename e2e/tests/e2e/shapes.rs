@@ -101,8 +101,9 @@ async fn acknowledged_registrations_lost_across_a_failover(#[case] wait_replicas
 
     let mut lost = Vec::new();
     for id in &acknowledged {
-        if stack.backend().user(id).await.unwrap().status != 200 {
-            lost.push(id.clone());
+        let read = stack.backend().user(id).await.unwrap();
+        if read.status != 200 {
+            lost.push((id.clone(), read.status));
         }
     }
     let report = format!(

@@ -87,7 +87,20 @@ impl RedisCluster {
             })
             .and_then(|line| line.split_whitespace().nth(1))
             .expect("a primary serves every slot");
+        self.node_at(address)
+    }
+
+    /// The replica of `primary`, as the cluster says.
+    pub fn replica_of(&self, primary: &RedisServer) -> &RedisServer {
+        let id = primary.cli(&["CLUSTER", "MYID"]);
+        let replicas = primary.cli(&["CLUSTER", "REPLICAS", id.trim()]);
+        let address = replicas.split_whitespace().nth(1).expect("every primary has a replica");
+        self.node_at(address)
+    }
+
+    /// Our node at `address` as `CLUSTER NODES` writes it (`127.0.0.1:7000@17000`).
+    fn node_at(&self, address: &str) -> &RedisServer {
         let port: u16 = address.split(['@', ':']).nth(1).and_then(|port| port.parse().ok()).expect("a port");
-        self.nodes.iter().find(|node| node.port() == port).expect("the primary is one of ours")
+        self.nodes.iter().find(|node| node.port() == port).expect("the node is one of ours")
     }
 }
