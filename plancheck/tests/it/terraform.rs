@@ -43,6 +43,11 @@ fn run_terraform(dir: &Path, args: &[&str]) -> Output {
     output
 }
 
+/// Each resource's address and action, as plancheck reads them from `plan`.
+fn actions(plan: &Plan) -> Vec<(String, &'static str)> {
+    plan::snapshot(plan).into_iter().map(|r| (r.address, r.action.label())).collect()
+}
+
 fn expected_snapshots<T>(check: impl FnOnce() -> T) -> T {
     insta::with_settings!({snapshot_path => "../fixtures/expected", prepend_module_to_snapshot => false}, { check() })
 }
@@ -187,10 +192,8 @@ fn real_terraform_plan_json_is_read_with_replace_and_delete_actions() {
     let json = String::from_utf8(json).unwrap();
     let plan = Plan::parse(&json).unwrap();
     assert!(plan.format_version.starts_with("1."), "{}", plan.format_version);
-    let actions: Vec<(String, &str)> =
-        plan::snapshot(&plan).into_iter().map(|r| (r.address, r.action.label())).collect();
     assert_eq!(
-        actions,
+        actions(&plan),
         [
             ("terraform_data.cache".to_owned(), "create"),
             ("terraform_data.legacy".to_owned(), "delete"),
@@ -259,10 +262,8 @@ fn real_terraform_plans_with_forget_data_sources_modules_and_refresh_only_are_re
     .unwrap();
     let forget = plan_json(&[]);
     let forget = Plan::parse(&forget).expect("terraform's own plan is readable");
-    let actions: Vec<(String, &str)> =
-        plan::snapshot(&forget).into_iter().map(|r| (r.address, r.action.label())).collect();
     assert_eq!(
-        actions,
+        actions(&forget),
         [
             ("module.app.terraform_data.container".to_owned(), "no-op"),
             ("terraform_data.gone".to_owned(), "forget"),

@@ -12,7 +12,7 @@ use serde_json::json;
 use toxiproxy_rust::client::Client;
 use toxiproxy_rust::proxy::ProxyPack;
 
-use crate::go_client::{GoClient, Toxic};
+use crate::go_client::{GoClient, Proxy, Toxic};
 use crate::support::ProxyServer;
 
 async fn with_server() -> (ProxyServer, GoClient) {
@@ -57,6 +57,15 @@ async fn rust_client<T: Send + 'static>(server: SocketAddr, work: impl FnOnce(&C
 }
 
 /// `AssertProxyUp`: a connect succeeds exactly when the proxy is up.
+/// The Go tests' "unexpected proxy metadata" check, on the `mysql_master` proxy.
+fn assert_metadata(proxy: &Proxy, listen: &str, upstream: &str, enabled: bool) {
+    assert_eq!(
+        (proxy.name.as_str(), proxy.listen.as_str(), proxy.upstream.as_str(), proxy.enabled),
+        ("mysql_master", listen, upstream, enabled),
+        "unexpected proxy metadata"
+    );
+}
+
 fn assert_proxy_up(listen: &str, up: bool) {
     let connected = std::net::TcpStream::connect(listen.replace("localhost", "127.0.0.1")).is_ok();
     assert_eq!(connected, up, "expected the proxy at {listen} to be {}", if up { "up" } else { "down" });
@@ -287,11 +296,7 @@ async fn listing_proxies() {
 
     let proxies = client.proxies().await.unwrap();
     let proxy = proxies.get("mysql_master").expect("expected to see mysql_master proxy in list");
-    assert_eq!(
-        (proxy.name.as_str(), proxy.listen.clone(), proxy.upstream.clone()),
-        ("mysql_master", format!("127.0.0.1:{listen}"), format!("localhost:{upstream}")),
-        "unexpected proxy metadata"
-    );
+    assert_metadata(proxy, &format!("127.0.0.1:{listen}"), &format!("localhost:{upstream}"), true);
     assert_toxic_exists(&proxy.active_toxics, "latency", "", "", false);
 }
 
@@ -300,11 +305,7 @@ async fn create_and_get_proxy() {
     let MysqlMaster { server: _server, client, listen, upstream } = with_mysql_master().await;
 
     let proxy = client.proxy("mysql_master").await.unwrap();
-    assert_eq!(
-        (proxy.name.as_str(), proxy.listen.clone(), proxy.upstream.clone(), proxy.enabled),
-        ("mysql_master", format!("127.0.0.1:{listen}"), format!("localhost:{upstream}"), true),
-        "unexpected proxy metadata"
-    );
+    assert_metadata(&proxy, &format!("127.0.0.1:{listen}"), &format!("localhost:{upstream}"), true);
     assert_toxic_exists(&proxy.active_toxics, "latency", "", "", false);
 }
 
@@ -318,11 +319,7 @@ async fn create_proxy_with_save() {
         .unwrap();
 
     let proxy = client.proxy("mysql_master").await.unwrap();
-    assert_eq!(
-        (proxy.name.as_str(), proxy.listen.clone(), proxy.upstream.clone(), proxy.enabled),
-        ("mysql_master", format!("127.0.0.1:{listen}"), format!("localhost:{upstream}"), true),
-        "unexpected proxy metadata"
-    );
+    assert_metadata(&proxy, &format!("127.0.0.1:{listen}"), &format!("localhost:{upstream}"), true);
     assert_proxy_up(&proxy.listen, true);
 }
 
@@ -336,11 +333,7 @@ async fn create_disabled_proxy() {
         .unwrap();
 
     let proxy = client.proxy("mysql_master").await.unwrap();
-    assert_eq!(
-        (proxy.name.as_str(), proxy.listen.clone(), proxy.upstream.clone(), proxy.enabled),
-        ("mysql_master", format!("localhost:{listen}"), format!("localhost:{upstream}"), false),
-        "unexpected proxy metadata"
-    );
+    assert_metadata(&proxy, &format!("localhost:{listen}"), &format!("localhost:{upstream}"), false);
     assert_proxy_up(&proxy.listen, false);
 }
 
@@ -354,11 +347,7 @@ async fn create_disabled_proxy_and_enable() {
         .unwrap();
 
     let mut proxy = client.proxy("mysql_master").await.unwrap();
-    assert_eq!(
-        (proxy.name.as_str(), proxy.listen.clone(), proxy.upstream.clone(), proxy.enabled),
-        ("mysql_master", format!("localhost:{listen}"), format!("localhost:{upstream}"), false),
-        "unexpected proxy metadata"
-    );
+    assert_metadata(&proxy, &format!("localhost:{listen}"), &format!("localhost:{upstream}"), false);
     proxy.enabled = true;
     client.save(&proxy).await.expect("update proxy");
     assert_proxy_up(&proxy.listen, true);
