@@ -14,6 +14,7 @@ pub mod prerequisites;
 pub mod redis;
 pub mod shapes;
 pub mod stack;
+mod wait;
 pub mod workspace;
 
 pub use backend::{Answer, BackendClient, BackendConfig, Metrics};

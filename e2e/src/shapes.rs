@@ -2,11 +2,11 @@
 //! replica behind one address, the proxy, as Scaleway's endpoint) and a cluster (three primaries,
 //! each with a replica), and what changes their shape: a failover, a lost primary, slots moved.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::redis::{REDIS_PORT, RedisNode};
+use crate::wait;
 
 /// How long a silent primary has before its replica takes over, in the stack's cluster.
 pub const CLUSTER_NODE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -24,26 +24,6 @@ pub const CLUSTER_ARGS: [&str; 8] = [
     REPLICATION_ARGS[0],
     REPLICATION_ARGS[1],
 ];
-/// How long a shape change may take to settle before the harness gives up.
-const SETTLE_WITHIN: Duration = Duration::from_secs(30);
-
-async fn poll<F, Fut>(what: &str, mut done: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool>>,
-{
-    let deadline = Instant::now() + SETTLE_WITHIN;
-    loop {
-        if done().await? {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(Error::Setup(format!("{what}: not done within {SETTLE_WITHIN:?}")));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Makes `replica` replicate `primary`; from now on it refuses writes with `READONLY`.
 pub(crate) async fn demote(replica: &RedisNode, primary: &RedisNode) -> Result<()> {
     replica.cli(&["REPLICAOF", &primary.address.to_string(), &REDIS_PORT.as_u16().to_string()]).await.map(drop)
@@ -51,7 +31,7 @@ pub(crate) async fn demote(replica: &RedisNode, primary: &RedisNode) -> Result<(
 
 /// Waits until `replica` is in sync with its primary: one that could take over.
 pub(crate) async fn in_sync(replica: &RedisNode) -> Result<()> {
-    poll("the replica syncs", || async {
+    wait::until("the replica syncs", || async {
         Ok(replica.cli(&["INFO", "replication"]).await?.contains("master_link_status:up"))
     })
     .await
@@ -74,7 +54,7 @@ pub(crate) async fn form_cluster(nodes: &[RedisNode]) -> Result<()> {
     args.extend(endpoints.iter().map(String::as_str));
     args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
     nodes[0].cli(&args).await?;
-    poll("the cluster settles", || async {
+    wait::until("the cluster settles", || async {
         for node in nodes {
             if !node.cli(&["CLUSTER", "INFO"]).await?.contains("cluster_state:ok") {
                 return Ok(false);
@@ -107,7 +87,7 @@ pub async fn slot_owners(asked: &RedisNode) -> Result<Vec<SlotRange>> {
         index += 2;
         let mut nodes = Vec::new();
         // host, port, id: a host is never a number, a slot always is.
-        while index + 2 < lines.len() + 1 && lines.get(index).is_some_and(|line| line.parse::<u16>().is_err()) {
+        while index + 1 < lines.len() && lines[index].parse::<u16>().is_err() {
             nodes.push(format!("{}:{}", lines[index], lines[index + 1]));
             index += 3;
         }
@@ -135,10 +115,19 @@ pub async fn reshard(nodes: &[RedisNode], from: &RedisNode, to: &RedisNode, coun
     let (from, to) = (node_id(from).await?, node_id(to).await?);
     let count = count.to_string();
     let seed = nodes[0].endpoint();
-    let args = ["--cluster", "reshard", &seed, "--cluster-from", &from, "--cluster-to", &to];
-    let mut all = args.to_vec();
-    all.extend(["--cluster-slots", &count, "--cluster-yes"]);
-    nodes[0].cli(&all).await.map(drop)
+    let args = [
+        "--cluster",
+        "reshard",
+        &seed,
+        "--cluster-from",
+        &from,
+        "--cluster-to",
+        &to,
+        "--cluster-slots",
+        &count,
+        "--cluster-yes",
+    ];
+    nodes[0].cli(&args).await.map(drop)
 }
 
 #[cfg(test)]

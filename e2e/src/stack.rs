@@ -22,6 +22,7 @@ use crate::images::{self, ImageSet};
 use crate::limits::ContainerLimits;
 use crate::redis::{ClientInfo, REDIS_PORT, RedisImage, RedisNode};
 use crate::shapes;
+use crate::wait;
 
 /// The name of the proxy in front of Redis, and its port inside the proxy container.
 pub const REDIS_PROXY: &str = "redis";
@@ -398,16 +399,11 @@ impl Stack {
     /// Starts Redis again and waits until it answers PING.
     pub async fn start_redis(&self) -> Result<()> {
         self.start_node(&self.nodes[0]).await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match self.redis_cli(&["PING"]).await {
-                Ok(reply) if reply.trim() == "PONG" => return Ok(()),
-                _ if Instant::now() > deadline => {
-                    return Err(Error::Setup("redis did not answer PING within 30s of starting".to_owned()));
-                }
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
+        // Refused connections while it loads are part of the wait, not its end.
+        wait::until("redis answers PING after starting", || async {
+            Ok(self.redis_cli(&["PING"]).await.is_ok_and(|reply| reply.trim() == "PONG"))
+        })
+        .await
     }
 
     /// Runs iptables inside the (first) Redis node's network namespace.
