@@ -152,7 +152,8 @@ impl UserStore {
                 async move {
                     let owner: String = invocation.invoke_async(&mut connection).await?;
                     if owner != user.id.to_string() {
-                        return Ok((owner, wanted));
+                        // Someone else's account: nothing of ours to wait for.
+                        return Ok((owner, 0));
                     }
                     let acknowledged = replicas_after_write(&mut connection, &account, wanted, wait_for).await?;
                     Ok((owner, acknowledged))

@@ -282,7 +282,9 @@ impl RedisPool {
             return;
         }
         inner.pool.manager().mark_idle_connections_suspect();
-        if inner.is_cluster() {
+        // Only when a reading is due: in an outage every failing call gets here, and a task
+        // each would only queue for the lock to learn that the map was just read.
+        if inner.is_cluster() && inner.shards_asked.try_lock().is_ok_and(|asked| shard_map_due(*asked)) {
             // A failover moves slots without a word from the dead primary: read the map again
             // (at most once a second), so that keys follow their new primary.
             let inner = Arc::clone(&self.inner);
@@ -322,7 +324,7 @@ impl Inner {
         let Ok(mut asked) = tokio::time::timeout_at(deadline.instant(), self.shards_asked.lock()).await else {
             return Err(RedisError::DeadlinePassed { operation: Operation::SHARD_MAP.name });
         };
-        if asked.is_some_and(|at| at.elapsed() < SHARD_MAP_REFRESH) {
+        if !shard_map_due(*asked) {
             return Ok(());
         }
         *asked = Some(Instant::now());
@@ -409,6 +411,11 @@ impl Inner {
             }
         }
     }
+}
+
+/// Whether the shard map may be read again, given when it was last asked for.
+fn shard_map_due(asked: Option<Instant>) -> bool {
+    asked.is_none_or(|at| at.elapsed() >= SHARD_MAP_REFRESH)
 }
 
 /// A write with a short expiry, which only a primary accepts.
