@@ -296,7 +296,13 @@ async fn with_wait_replicas_a_registration_is_answered_only_once_a_replica_has_i
         |info| info.contains("connected_slaves:1") && info.contains("state=online"),
     )
     .await;
-    let app = TestApp::spawn(&primary.url(), &[("REDIS_WAIT_REPLICAS", "1"), ("HTTP_REQUEST_TIMEOUT", "2s")]).await;
+    // Each write waits for its replica up to half an operation timeout: the suite's 400 ms left
+    // a busy machine 200 ms for a replica's acknowledgement, and a healthy replica missed it.
+    let app = TestApp::spawn(
+        &primary.url(),
+        &[("REDIS_WAIT_REPLICAS", "1"), ("HTTP_REQUEST_TIMEOUT", "2s"), ("REDIS_OPERATION_TIMEOUT", "1s")],
+    )
+    .await;
 
     let created = app.register(&user("durable@example.com")).await;
     assert_eq!(created.status(), StatusCode::CREATED);
