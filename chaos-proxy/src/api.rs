@@ -21,7 +21,8 @@ use crate::store::ProxyStore;
 /// The Toxiproxy release whose API this server follows.
 pub const TOXIPROXY_VERSION: &str = "2.12.0";
 
-/// This server's own name and version, sent as `Server`: the body of `/version` is Toxiproxy's.
+/// This server's own name and version, for `-version`: the body of `/version` is Toxiproxy's, and
+/// no answer names the server, as Go's `net/http` names none.
 pub const SERVER: &str = concat!("chaos-proxy/", env!("CARGO_PKG_VERSION"));
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-toxiproxy-request-id");
@@ -59,8 +60,8 @@ pub fn router(store: Arc<ProxyStore>, metrics: Option<Arc<Metrics>>) -> Router {
         .with_state(ApiState { store, metrics })
 }
 
-/// Every answer carries a request id, as Toxiproxy's `hlog.RequestIDHandler` sets it, and this
-/// server's name. Toxiproxy's router skips its middleware for a path or method it has no route
+/// Every answer carries a request id, as Toxiproxy's `hlog.RequestIDHandler` sets it. Toxiproxy's
+/// router skips its middleware for a path or method it has no route
 /// for; the id is set there too, since no client is the worse for it.
 async fn identify(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
@@ -68,7 +69,6 @@ async fn identify(request: Request, next: Next) -> Response {
     if let Ok(id) = HeaderValue::from_str(&request_id::new()) {
         headers.insert(REQUEST_ID.clone(), id);
     }
-    headers.insert(header::SERVER, HeaderValue::from_static(SERVER));
     response
 }
 

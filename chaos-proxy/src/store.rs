@@ -73,8 +73,8 @@ impl ProxyStore {
     }
 
     /// Creates, keeps or replaces each proxy of the list in turn, as Toxiproxy's `PopulateJson`:
-    /// a proxy whose listen address resolves to the existing one's and whose upstream is the
-    /// same is kept, toxics and connections included; another by that name is replaced. The
+    /// a proxy whose listen address resolves to the existing one's and whose upstream is written
+    /// the same is kept, toxics and connections included; another by that name is replaced. The
     /// first failure stops the list; what was done before it stays.
     pub async fn populate(&self, list: Vec<ProxyFields>) -> Populated {
         let mut proxies = self.proxies.lock().await;
@@ -261,15 +261,13 @@ impl Proxy {
         }
     }
 
-    /// Toxiproxy's `Proxy.Differs`: whether `input` names another listen address (once resolved,
-    /// so `localhost:7070` is `127.0.0.1:7070`) or another upstream.
+    /// Toxiproxy's `Proxy.Differs`: whether `input` names another listen address, once resolved
+    /// (so `localhost:7070` is `127.0.0.1:7070`), or another upstream, compared as written (so
+    /// `localhost:6379` is not `127.0.0.1:6379`). An input listen that cannot be resolved is an
+    /// error, as there.
     async fn differs(&self, input: &ProxyFields) -> Result<bool, ApiError> {
         let listen = resolve_address(&input.listen).await.map_err(ApiError::internal)?;
-        let same_listen =
-            self.listen == listen || resolve_address(&self.listen).await.is_ok_and(|current| current == listen);
-        let same_upstream = self.upstream == input.upstream
-            || matches!((resolve_address(&self.upstream).await, resolve_address(&input.upstream).await), (Ok(a), Ok(b)) if a == b);
-        Ok(!(same_listen && same_upstream))
+        Ok(!(self.listen == listen && self.upstream == input.upstream))
     }
 
     async fn start(&mut self, store: &ProxyStore) -> Result<(), ApiError> {

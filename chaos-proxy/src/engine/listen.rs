@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 /// Binds `address` (`host:port`, `:port` or empty for every interface, a name resolved to its
 /// first IPv4 address as Go prefers for listening).
 pub(crate) async fn bind(address: &str) -> Result<TcpListener, String> {
-    let (host, port) = split_host_port(address).map_err(|problem| format!("listen tcp: {problem}"))?;
+    let (host, port) = host_and_port(address).map_err(|problem| format!("listen tcp: {problem}"))?;
     let port = parse_port(port).map_err(|problem| format!("listen tcp: {problem}"))?;
     let ip = match host {
         "" => None,
@@ -23,13 +23,19 @@ pub(crate) async fn bind(address: &str) -> Result<TcpListener, String> {
 /// An address as Go's `net.ResolveTCPAddr` gives it back: the first IPv4 address of a name, no
 /// host for every interface. What `Proxy.Differs` compares.
 pub async fn resolve_address(address: &str) -> Result<String, String> {
-    let (host, port) = split_host_port(address)?;
+    let (host, port) = host_and_port(address)?;
     let port = parse_port(port)?;
     let ip = match host {
         "" => None,
         host => Some(resolve(host).await?),
     };
     Ok(join_host_port(ip, port))
+}
+
+/// The host and port of a listen address as Go's resolver takes them apart: an empty address is
+/// no host and no port (every interface, a free port), and is never split.
+fn host_and_port(address: &str) -> Result<(&str, &str), String> {
+    if address.is_empty() { Ok(("", "")) } else { split_host_port(address) }
 }
 
 /// Go's `net.SplitHostPort`, with its messages.
@@ -155,11 +161,15 @@ mod tests {
         assert_eq!(resolve_address("localhost:7070").await.unwrap(), "127.0.0.1:7070");
         assert_eq!(resolve_address(":7070").await.unwrap(), ":7070");
         assert_eq!(resolve_address("[::1]:7070").await.unwrap(), "[::1]:7070");
+        assert_eq!(resolve_address("").await.unwrap(), ":0", "Go's ResolveTCPAddr of nothing");
     }
 
     #[tokio::test]
-    async fn an_empty_host_listens_on_every_interface() {
-        let listener = bind(":0").await.unwrap();
-        assert!(listener.local_addr().unwrap().ip().is_unspecified());
+    async fn an_empty_host_or_address_listens_on_every_interface() {
+        for address in [":0", ""] {
+            let listener = bind(address).await.unwrap();
+            assert!(listener.local_addr().unwrap().ip().is_unspecified(), "{address:?}");
+            assert_ne!(listener.local_addr().unwrap().port(), 0, "{address:?}");
+        }
     }
 }

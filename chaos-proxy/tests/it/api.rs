@@ -40,12 +40,12 @@ async fn raw(
 }
 
 #[tokio::test]
-async fn version_is_byte_for_byte_toxiproxys_and_the_server_names_itself_in_a_header() {
+async fn version_is_byte_for_byte_toxiproxys_with_no_server_header_as_go_sends_none() {
     let server = ProxyServer::start().await;
     let (status, content_type, headers, body) = raw(&server, "GET", "/version", None).await;
     assert_eq!((status, body.as_str()), (200, "{\"version\": \"2.12.0\"}\n"));
     assert_eq!(content_type.as_deref(), Some("application/json;charset=utf-8"));
-    assert!(headers["server"].to_str().unwrap().starts_with("chaos-proxy/"), "{headers:?}");
+    assert!(headers.get("server").is_none(), "Go's net/http names no server: {headers:?}");
 }
 
 #[rstest]
@@ -215,10 +215,11 @@ async fn a_refused_request_leaves_the_state_as_it_was(
     assert_eq!(server.call("GET", "/proxies", None).await.1, before, "the server's state is unchanged");
 }
 
-/// `localhost:7070` and `127.0.0.1:7070` are one address: Toxiproxy's `Proxy.Differs` keeps the
+/// Toxiproxy's `Proxy.Differs`: the listen address is compared once resolved (`localhost:7070`
+/// is `127.0.0.1:7070`), the upstream as it is written. A populate that changes neither keeps the
 /// proxy, its toxics and its open connections.
 #[tokio::test]
-async fn populate_keeps_a_proxy_whose_addresses_resolve_the_same_with_its_toxics_and_connections() {
+async fn populate_keeps_a_proxy_whose_listen_resolves_the_same_and_whose_upstream_is_written_the_same() {
     let server = ProxyServer::start().await;
     let echo = echo_server().await;
     let listen = server.proxy_to("echo", echo).await;
@@ -226,7 +227,7 @@ async fn populate_keeps_a_proxy_whose_addresses_resolve_the_same_with_its_toxics
     let mut open = TcpStream::connect(listen).await.unwrap();
     assert_eq!(round_trip(&mut open, b"before", Duration::from_secs(5)).await.unwrap(), b"before");
 
-    let same = json!([{"name": "echo", "listen": format!("localhost:{}", listen.port()), "upstream": format!("localhost:{}", echo.port())}]);
+    let same = json!([{"name": "echo", "listen": format!("localhost:{}", listen.port()), "upstream": echo.to_string()}]);
     let (status, body) = server.json("POST", "/populate", &same).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["proxies"][0]["toxics"][0]["name"], "slow", "the toxics were kept: {body}");
@@ -235,6 +236,53 @@ async fn populate_keeps_a_proxy_whose_addresses_resolve_the_same_with_its_toxics
         b"after",
         "the connection was kept"
     );
+}
+
+/// The upstream is text to Toxiproxy: `localhost:PORT` after `127.0.0.1:PORT` is another upstream,
+/// so the proxy is replaced and its toxics are gone, whatever the names resolve to.
+#[tokio::test]
+async fn populate_replaces_a_proxy_whose_upstream_is_written_differently_even_when_it_resolves_the_same() {
+    let server = ProxyServer::start().await;
+    let echo = echo_server().await;
+    let listen = server.proxy_to("echo", echo).await;
+    server.add_toxic("echo", json!({"name": "slow", "type": "latency", "attributes": {"latency": 1}})).await;
+
+    let renamed = json!([{"name": "echo", "listen": listen.to_string(), "upstream": format!("localhost:{}", echo.port())}]);
+    let (status, body) = server.json("POST", "/populate", &renamed).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["proxies"][0]["upstream"], format!("localhost:{}", echo.port()));
+    assert_eq!(body["proxies"][0]["toxics"], json!([]), "a new proxy, without the old one's toxics: {body}");
+}
+
+/// Go's `net.Listen("tcp", "")` listens on every interface at a free port, so Toxiproxy creates,
+/// populates and moves a proxy with an empty `listen`.
+#[tokio::test]
+async fn an_empty_listen_binds_every_interface_at_a_free_port_on_create_populate_and_patch() {
+    let server = ProxyServer::start().await;
+    let echo = echo_server().await;
+    let free_port = |listen: &Value| {
+        let listen = listen.as_str().unwrap_or_default();
+        let (host, port) = listen.rsplit_once(':').unwrap_or_default();
+        assert!(matches!(host, "[::]" | "0.0.0.0"), "every interface: {listen}");
+        port.parse::<u16>().ok().filter(|port| *port != 0).unwrap_or_else(|| panic!("a free port: {listen}"))
+    };
+
+    let (status, created) =
+        server.json("POST", "/proxies", &json!({"name": "open", "listen": "", "upstream": echo.to_string()})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let port = free_port(&created["listen"]);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    assert_eq!(round_trip(&mut stream, b"hello", Duration::from_secs(5)).await.unwrap(), b"hello");
+
+    let (status, populated) = server
+        .json("POST", "/populate", &json!([{"name": "listed", "listen": "", "upstream": echo.to_string()}]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{populated}");
+    free_port(&populated["proxies"][0]["listen"]);
+
+    let (status, moved) = server.json("PATCH", "/proxies/open", &json!({"listen": ""})).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    free_port(&moved["listen"]);
 }
 
 #[tokio::test]
