@@ -12,10 +12,6 @@
 //! (peak RSS at most 192 MiB, back under 64 MiB within 10 s of the burst, `/health` p99 under
 //! 50 ms). `BENCH_BACKEND_BIN` runs another build of the binary instead, to compare.
 
-#[path = "../tests/it/support/redis_server.rs"]
-#[allow(dead_code)] // the benchmark needs only part of the test harness
-mod redis_server;
-
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -23,10 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use redis_server::RedisServer;
 use serde_json::json;
-use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
+use testkit::hostile;
+use testkit::raw_http;
+use testkit::redis::RedisServer;
 
 const MIB: u64 = 1024 * 1024;
 const PEAK_RSS_GOAL: u64 = 192 * MIB;
@@ -34,6 +30,7 @@ const SETTLED_RSS_GOAL: u64 = 64 * MIB;
 const SETTLE_WITHIN: Duration = Duration::from_secs(10);
 const HEALTH_P99_GOAL: Duration = Duration::from_millis(50);
 const HEALTH_EVERY: Duration = Duration::from_millis(20);
+const PASSWORD: &str = "bench-passw0rd-1";
 
 /// The backend as a child process, so that its memory and threads are its own.
 struct Backend {
@@ -152,14 +149,6 @@ async fn observe(backend: &Backend, scenario: impl Future<Output = ()>) -> Obser
     }
 }
 
-fn registration(email: &str) -> String {
-    let body = json!({"email": email, "password": "bench-passw0rd-1", "name": "Bench"}).to_string();
-    format!(
-        "POST /api/v1/auth/register HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
-
 /// 200 registrations at once; even-numbered clients hang up 10 ms after sending.
 async fn registration_burst(backend: &Backend) -> String {
     let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().expect("an HTTP client");
@@ -169,12 +158,11 @@ async fn registration_burst(backend: &Backend) -> String {
             tokio::spawn(async move {
                 let email = format!("burst{i}@example.com");
                 if i % 2 == 0 {
-                    let mut stream = TcpStream::connect(addr).await.expect("connect");
-                    stream.write_all(registration(&email).as_bytes()).await.expect("send");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    let request = raw_http::registration(&email, PASSWORD, "Bench");
+                    hostile::hang_up(addr, &request, hostile::HANG_UP_AFTER).await.expect("a hang-up client sends");
                     None
                 } else {
-                    let body = json!({"email": email, "password": "bench-passw0rd-1", "name": "Bench"});
+                    let body = json!({"email": email, "password": PASSWORD, "name": "Bench"});
                     Some(client.post(url).json(&body).send().await.map_or(0, |response| response.status().as_u16()))
                 }
             })
@@ -195,16 +183,7 @@ async fn slow_clients(backend: &Backend) -> String {
     let tasks: Vec<_> = (0..300)
         .map(|_| {
             let addr = backend.addr;
-            tokio::spawn(async move {
-                let Ok(mut stream) = TcpStream::connect(addr).await else { return false };
-                for byte in head.iter().take(30) {
-                    if stream.write_all(&[*byte]).await.is_err() {
-                        return false;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                true
-            })
+            tokio::spawn(async move { hostile::drip(addr, &head[..30], Duration::from_millis(100)).await })
         })
         .collect();
     let mut stayed_open = 0;

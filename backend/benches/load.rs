@@ -8,10 +8,6 @@
 //! The load generator shares the machine with the server and Redis, so the figures are a floor for
 //! the service and comparable only between runs on the same machine.
 
-#[path = "../tests/it/support/redis_server.rs"]
-#[allow(dead_code)] // the benchmark needs only part of the test harness
-mod redis_server;
-
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
@@ -21,8 +17,8 @@ use std::time::{Duration, Instant};
 use gift_genie_backend::config::Settings;
 use gift_genie_backend::startup::App;
 use hdrhistogram::Histogram;
-use redis_server::RedisServer;
 use serde_json::json;
+use testkit::redis::RedisServer;
 use tokio::sync::oneshot;
 
 struct Report {

@@ -41,24 +41,51 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-async fn read_bounded(headers: &HeaderMap, mut body: Body) -> Result<Bytes, ApiError> {
+async fn read_bounded(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let too_large = ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES };
-    let announced = headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
-    let waits_for_continue =
-        headers.get(header::EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if announced.is_some_and(|length| length > DRAIN_LIMIT_BYTES || (length > MAX_BODY_BYTES && waits_for_continue)) {
+    if !worth_draining(headers) {
         return Err(too_large);
     }
     let mut kept = BytesMut::new();
+    let read = read_each(body, |data| {
+        if kept.len() + data.len() <= MAX_BODY_BYTES {
+            kept.extend_from_slice(data);
+        }
+    })
+    .await?;
+    if read > MAX_BODY_BYTES { Err(too_large) } else { Ok(kept.freeze()) }
+}
+
+/// Reads what is left of a body that will not be used, and drops it, so that a client still
+/// writing it reads the refusal that follows instead of a reset: a server that closes on unread
+/// data makes the kernel answer with RST, and the client's write fails before it reads a byte.
+pub async fn discard(headers: &HeaderMap, body: Body) {
+    if worth_draining(headers) {
+        let _ = read_each(body, |_| {}).await;
+    }
+}
+
+/// False when reading the body is pointless or too costly: the client announced more than
+/// [`DRAIN_LIMIT_BYTES`], or more than [`MAX_BODY_BYTES`] while waiting for `100 Continue` (it
+/// sends nothing until told to).
+fn worth_draining(headers: &HeaderMap) -> bool {
+    let announced = headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    let waits_for_continue =
+        headers.get(header::EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    !announced.is_some_and(|length| length > DRAIN_LIMIT_BYTES || (length > MAX_BODY_BYTES && waits_for_continue))
+}
+
+/// Hands each data frame to `keep` and counts the bytes, up to [`DRAIN_LIMIT_BYTES`]; past that
+/// the body is too large to be worth reading.
+async fn read_each(mut body: Body, mut keep: impl FnMut(&[u8])) -> Result<usize, ApiError> {
     let mut read = 0_usize;
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let Ok(data) = frame.map_err(|_| ApiError::UnreadableBody)?.into_data() else { continue };
         read = read.saturating_add(data.len());
-        if read <= MAX_BODY_BYTES {
-            kept.extend_from_slice(&data);
-        } else if read > DRAIN_LIMIT_BYTES {
-            return Err(too_large);
+        if read > DRAIN_LIMIT_BYTES {
+            return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
         }
+        keep(&data);
     }
-    if read > MAX_BODY_BYTES { Err(too_large) } else { Ok(kept.freeze()) }
+    Ok(read)
 }

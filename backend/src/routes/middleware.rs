@@ -13,6 +13,7 @@ use crate::client_ip::client_ip;
 use crate::deadline::Deadline;
 use crate::metrics::{HttpLabels, ReasonLabels, RouteLabels, method_label};
 use crate::routes::error::ApiError;
+use crate::routes::json_body;
 use crate::state::AppState;
 
 /// Counts every request, those cut by the request timeout included: it runs outside
@@ -56,7 +57,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Deadline {
 }
 
 /// Middleware for the registration route: counts the attempt before the body is even read, and
-/// fails closed with 503 when Redis cannot count it.
+/// fails closed with 503 when Redis cannot count it. A refused request's body is still read and
+/// dropped before the answer, so that a client that writes its whole body first reads the answer.
 pub async fn limit_registrations(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -71,16 +73,21 @@ pub async fn limit_registrations(
         tracing::debug!(%peer, reason, "X-Forwarded-For names no client; the peer's budget is used");
         peer.ip()
     });
-    let decision = match limiter.check(client, deadline).await {
-        Ok(decision) => decision,
-        Err(error) => return ApiError::from(error).into_response(),
-    };
-    let mut response = if decision.allowed {
-        next.run(request).await
-    } else {
-        tracing::info!(%client, "registration rate limit exceeded");
-        ApiError::RateLimited { retry_after: decision.reset_after }.into_response()
+    let (mut response, decision) = match limiter.check(client, deadline).await {
+        Ok(decision) if decision.allowed => (next.run(request).await, decision),
+        Ok(decision) => {
+            tracing::info!(%client, "registration rate limit exceeded");
+            (refuse(request, ApiError::RateLimited { retry_after: decision.reset_after }).await, decision)
+        }
+        Err(error) => return refuse(request, ApiError::from(error)).await,
     };
     response.headers_mut().extend(limiter.headers(&decision, "register"));
     response
+}
+
+/// Answers `error` to a request whose body was not read, once the body is drained.
+async fn refuse(request: Request, error: ApiError) -> Response {
+    let (parts, body) = request.into_parts();
+    json_body::discard(&parts.headers, body).await;
+    error.into_response()
 }

@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 use rstest::rstest;
 use serde_json::{Value, json};
+use testkit::raw_http;
 
 use crate::support::{RedisServer, TestApp};
 
@@ -148,40 +149,20 @@ async fn a_rejected_method_does_not_spend_the_rate_limit() {
     assert_eq!(app.register(&crate::support::user("first@example.com")).await.status(), StatusCode::CREATED);
 }
 
-/// A client that writes its whole body before it reads the answer, as simple HTTP clients do.
-async fn send_then_read(addr: std::net::SocketAddr, head: &[u8], body: &[u8]) -> std::io::Result<String> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(head).await?;
-    stream.write_all(body).await?;
-    let mut answer = Vec::new();
-    let mut buffer = [0; 4096];
-    // The head and the short JSON body arrive together; stop at the end of the JSON.
-    while !answer.ends_with(b"}") {
-        match stream.read(&mut buffer).await? {
-            0 => break,
-            read => answer.extend_from_slice(&buffer[..read]),
-        }
-    }
-    Ok(String::from_utf8_lossy(&answer).into_owned())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_writes_a_2_mib_body_before_reading_always_gets_its_413() {
     let redis = RedisServer::start().await;
     let app = TestApp::spawn(&redis.url(), &[]).await;
     let body = vec![b'x'; 2 * 1024 * 1024];
-    let head = format!(
-        "POST /api/v1/auth/register HTTP/1.1\r\nHost: gift-genie\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = raw_http::registration_head(body.len(), false);
 
     let mut failures = Vec::new();
     for attempt in 0..100 {
         let answer =
-            tokio::time::timeout(crate::support::MARGIN * 4, send_then_read(app.addr, head.as_bytes(), &body)).await;
+            tokio::time::timeout(crate::support::MARGIN * 4, raw_http::exchange(app.addr, head.as_bytes(), &body))
+                .await;
         match answer {
-            Ok(Ok(answer)) if answer.starts_with("HTTP/1.1 413") && answer.contains("\"payload_too_large\"") => {}
+            Ok(Ok(answer)) if answer.status == 413 && answer.text.contains("\"payload_too_large\"") => {}
             other => failures.push((attempt, format!("{other:?}").chars().take(200).collect::<String>())),
         }
     }

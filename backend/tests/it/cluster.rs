@@ -109,8 +109,8 @@ async fn users_on_two_shards(app: &TestApp, cluster: &RedisCluster) -> (String, 
         let email = format!("shard{i}@example.com");
         let created = app.register(&user(&email)).await;
         let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-        let index = cluster.primary_of(&format!("gift-genie:user-id:{id}")).port();
-        if index != cluster.primary_of(&format!("gift-genie:account:{email}")).port() {
+        let index = cluster.primary_of(&format!("gift-genie:user-id:{id}")).await.port();
+        if index != cluster.primary_of(&format!("gift-genie:account:{email}")).await.port() {
             continue;
         }
         if let Some((other, _)) = seen.iter().find(|(_, port)| *port != index) {
@@ -131,7 +131,7 @@ async fn a_silent_shard_fails_its_own_keys_fast_and_leaves_the_others_working() 
     )
     .await;
     let (silent, answering) = users_on_two_shards(&app, &cluster).await;
-    let frozen = cluster.primary_of(&format!("gift-genie:user-id:{silent}"));
+    let frozen = cluster.primary_of(&format!("gift-genie:user-id:{silent}")).await;
     frozen.freeze();
 
     let health = app.get("/health").await;
@@ -165,7 +165,7 @@ async fn a_lost_primary_is_ridden_out_once_the_cluster_promotes_its_replica() {
     let mut cluster = RedisCluster::start(FAST_FAILOVER).await;
     let app = TestApp::spawn(&cluster.url(), &[("REDIS_MODE", "cluster")]).await;
     let (lost, _) = users_on_two_shards(&app, &cluster).await;
-    let port = cluster.primary_of(&format!("gift-genie:user-id:{lost}")).port();
+    let port = cluster.primary_of(&format!("gift-genie:user-id:{lost}")).await.port();
     cluster.nodes.iter_mut().find(|node| node.port() == port).unwrap().stop();
 
     // The cluster notices after its node timeout and promotes the replica; the backend follows
@@ -192,8 +192,8 @@ async fn a_cluster_that_says_it_is_down_is_an_outage_not_a_bug() {
     let (lost, answering) = users_on_two_shards(&app, &cluster).await;
     // A shard with neither its primary nor its replica: its slots have nobody, and with full
     // coverage required (Redis's default) the other nodes refuse every key with CLUSTERDOWN.
-    let primary = cluster.primary_of(&format!("gift-genie:user-id:{lost}"));
-    let replica = cluster.replica_of(primary);
+    let primary = cluster.primary_of(&format!("gift-genie:user-id:{lost}")).await;
+    let replica = cluster.replica_of(primary).await;
     primary.freeze();
     replica.freeze();
 

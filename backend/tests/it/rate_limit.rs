@@ -1,8 +1,10 @@
 use futures_util::future::join_all;
 use reqwest::StatusCode;
+use rstest::rstest;
 use serde_json::Value;
+use testkit::raw_http;
 
-use crate::support::{RedisServer, TestApp, user};
+use crate::support::{MARGIN, RedisServer, TestApp, user};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_attempt_after_the_limit_gets_429_with_retry_after_and_ratelimit_headers() {
@@ -160,4 +162,33 @@ async fn a_forwarded_chain_that_cannot_be_trusted_counts_against_the_peer_and_is
     assert_eq!(peer, 1, "the peer's budget took the first attempt, and refused the second");
     let ignored = app.metric(&format!("gift_genie_http_forwarded_for_ignored_total{{reason=\"{reason}\"}}")).await;
     assert_eq!(ignored, Some(2.0), "{}", app.metrics().await);
+}
+
+/// A refusal that comes before the body is read (the budget is spent, or Redis cannot count the
+/// attempt) must still reach a client that writes its whole body before reading, as simple
+/// clients do: the server reads the body and throws it away, as it does for a 413, instead of
+/// closing on unread data, which the client sees as a reset or a broken pipe.
+#[rstest]
+#[case::over_the_budget(false, 429)]
+#[case::redis_cannot_count_it(true, 503)]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_early_refusal_reaches_every_client_still_sending_its_body(#[case] redis_down: bool, #[case] status: u16) {
+    let mut redis = RedisServer::start().await;
+    let app = TestApp::spawn(&redis.url(), &[("RATE_LIMIT_MAX_ATTEMPTS", "1")]).await;
+    assert_eq!(app.register(&user("first@example.com")).await.status(), StatusCode::CREATED);
+    if redis_down {
+        redis.stop();
+    }
+    let body = vec![b'x'; 2 * 1024 * 1024];
+    let head = raw_http::registration_head(body.len(), false);
+    let answers = join_all((0..40).map(|_| async {
+        tokio::time::timeout(MARGIN * 4, raw_http::exchange(app.addr, head.as_bytes(), &body)).await
+    }))
+    .await;
+    let unheard: Vec<String> = answers
+        .iter()
+        .filter(|answer| !matches!(answer, Ok(Ok(answer)) if answer.status == status))
+        .map(|answer| format!("{answer:?}").chars().take(160).collect())
+        .collect();
+    assert!(unheard.is_empty(), "{} of 40 clients did not read their {status}: {unheard:?}", unheard.len());
 }

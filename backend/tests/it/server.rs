@@ -7,22 +7,9 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use testkit::raw_http::{HALF_A_HEAD, closed_within};
+
 use crate::support::{MARGIN, RedisServer, TestApp};
-
-/// What a raw connection saw within `within`: the server closed it, or it stayed open.
-async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    let mut buffer = [0; 1024];
-    loop {
-        match tokio::time::timeout(within.saturating_sub(started.elapsed()), stream.read(&mut buffer)).await {
-            Err(_) => return None,
-            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
-const HALF_A_HEAD: &[u8] = b"POST /api/v1/auth/register HTTP/1.1\r\nHost: gift-genie\r\nContent-Type: appl";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sigtermed_server_exits_within_the_shutdown_timeout_whatever_a_half_sent_request_does() {

@@ -227,7 +227,8 @@ async fn populate_keeps_a_proxy_whose_listen_resolves_the_same_and_whose_upstrea
     let mut open = TcpStream::connect(listen).await.unwrap();
     assert_eq!(round_trip(&mut open, b"before", Duration::from_secs(5)).await.unwrap(), b"before");
 
-    let same = json!([{"name": "echo", "listen": format!("localhost:{}", listen.port()), "upstream": echo.to_string()}]);
+    let same =
+        json!([{"name": "echo", "listen": format!("localhost:{}", listen.port()), "upstream": echo.to_string()}]);
     let (status, body) = server.json("POST", "/populate", &same).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["proxies"][0]["toxics"][0]["name"], "slow", "the toxics were kept: {body}");
@@ -247,7 +248,8 @@ async fn populate_replaces_a_proxy_whose_upstream_is_written_differently_even_wh
     let listen = server.proxy_to("echo", echo).await;
     server.add_toxic("echo", json!({"name": "slow", "type": "latency", "attributes": {"latency": 1}})).await;
 
-    let renamed = json!([{"name": "echo", "listen": listen.to_string(), "upstream": format!("localhost:{}", echo.port())}]);
+    let renamed =
+        json!([{"name": "echo", "listen": listen.to_string(), "upstream": format!("localhost:{}", echo.port())}]);
     let (status, body) = server.json("POST", "/populate", &renamed).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["proxies"][0]["upstream"], format!("localhost:{}", echo.port()));

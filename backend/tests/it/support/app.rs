@@ -13,8 +13,6 @@ use tokio::task::JoinHandle;
 /// Timeouts short enough for tests, long enough for a loaded 2-core machine.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(400);
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
-/// Slack for scheduling on a busy machine, added to every bound derived from a timeout.
-pub const MARGIN: Duration = Duration::from_millis(1500);
 
 pub struct TestApp {
     pub addr: SocketAddr,

@@ -1,8 +1,5 @@
 pub mod app;
-pub mod redis_cluster;
-pub mod redis_server;
 
-pub use app::{MARGIN, OPERATION_TIMEOUT, PROBE_INTERVAL, TestApp, metric, user};
-pub use redis_cluster::RedisCluster;
-pub use redis_server::RedisServer;
-pub use testkit::{poll_until, timed};
+pub use app::{OPERATION_TIMEOUT, PROBE_INTERVAL, TestApp, metric, user};
+pub use testkit::redis::{LocalCluster as RedisCluster, RedisServer};
+pub use testkit::{MARGIN, poll_until, timed};

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::cluster::{Node, ShapeError};
+use crate::wait::NotDone;
+
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
@@ -27,7 +30,7 @@ fn redis_server_binary() -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free loopback port").port()
 }
 
@@ -91,7 +94,6 @@ impl RedisServer {
         panic!("redis-server on port {} did not answer PING within 10s", self.port);
     }
 
-    #[cfg_attr(test, allow(dead_code))] // only the load benchmark, which shares this file, needs it
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -114,6 +116,11 @@ impl RedisServer {
         let mut connection = client.get_multiplexed_async_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut connection).await?;
         Ok(connection)
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
     }
 
     /// Runs `redis-cli` against this server and gives what it printed.
@@ -151,6 +158,46 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// What went wrong asking a server through `redis-cli`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AdminError(String);
+
+impl From<NotDone> for AdminError {
+    fn from(error: NotDone) -> Self {
+        Self(error.to_string())
+    }
+}
+
+impl From<ShapeError> for AdminError {
+    fn from(error: ShapeError) -> Self {
+        Self(error.0)
+    }
+}
+
+impl Node for RedisServer {
+    type Error = AdminError;
+
+    fn endpoint(&self) -> String {
+        Self::endpoint(self)
+    }
+
+    async fn redis_cli(&self, args: &[&str]) -> Result<String, AdminError> {
+        let output = tokio::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|error| AdminError(format!("redis-cli does not run ({error}): apt-get install redis-tools")))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() || stdout.starts_with("ERR") {
+            return Err(AdminError(format!("redis-cli {} failed: {stdout}", args.join(" "))));
+        }
+        Ok(stdout)
     }
 }
 
