@@ -39,8 +39,6 @@ enum Command {
     Run {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        #[command(flatten)]
-        target: TargetArgs,
     },
     /// List experiments: the built-in defaults, or the given files.
     List {
@@ -59,19 +57,21 @@ enum Command {
     Schema,
 }
 
+/// Where experiments run and where their reports go: declared once, global, so that they count
+/// before the subcommand and after it alike.
 #[derive(Debug, Clone, Args)]
 struct TargetArgs {
     /// Where reports are written.
-    #[arg(long, default_value = "target/chaos", value_name = "DIR")]
+    #[arg(long, global = true, default_value = "target/chaos", value_name = "DIR")]
     report_dir: PathBuf,
     /// The backend of a deployed environment, instead of a local stack.
-    #[arg(long, requires = "toxiproxy_url", value_name = "URL")]
+    #[arg(long, global = true, requires = "toxiproxy_url", value_name = "URL")]
     target_url: Option<String>,
     /// The Toxiproxy API in front of that environment's Redis.
-    #[arg(long, requires = "target_url", value_name = "URL")]
+    #[arg(long, global = true, requires = "target_url", value_name = "URL")]
     toxiproxy_url: Option<String>,
     /// The name of the Toxiproxy proxy in front of Redis.
-    #[arg(long, default_value = "redis", value_name = "NAME")]
+    #[arg(long, global = true, default_value = "redis", value_name = "NAME")]
     proxy: String,
 }
 
@@ -124,7 +124,7 @@ async fn main() -> ExitCode {
         .init();
     match cli.command {
         None => run(&[], &cli.target).await,
-        Some(Command::Run { files, target }) => run(&files, &target).await,
+        Some(Command::Run { files }) => run(&files, &cli.target).await,
         Some(Command::List { files }) => match load(&files, TargetKind::LocalStack) {
             Ok(loaded) => {
                 for (source, experiment) in loaded {

@@ -1,17 +1,6 @@
 //! The runner as users run it: the binary, against a local stack in Docker.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-use crate::crate_dir;
-
-fn chaos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chaos")).current_dir(crate_dir()).args(args).output().expect("the runner starts")
-}
-
-fn journal(dir: &Path, name: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.journal.json"))).unwrap()).unwrap()
-}
+use crate::{chaos, journal};
 
 #[test]
 fn a_short_partition_holds_exits_0_and_writes_a_journal_with_measurements() {
