@@ -4,7 +4,6 @@
 //! Binaries and tests start it through [`startup::App`].
 
 pub mod client_ip;
-pub mod config;
 pub mod deadline;
 pub mod hashing;
 pub mod metrics;
@@ -17,6 +16,9 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod users;
+
+/// The settings, read and bounded by their own crate, which the harnesses share.
+pub use gift_genie_settings as config;
 
 /// Installs the process-wide rustls crypto provider that `rediss://` connections use. Idempotent.
 pub fn install_tls_provider() {

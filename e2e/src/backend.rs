@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use gift_genie_settings::Settings;
 use serde_json::{Value, json};
 use testcontainers::Image;
 use testcontainers::core::{ContainerPort, WaitFor};
@@ -24,7 +25,7 @@ pub struct BackendImage {
 
 impl BackendImage {
     pub fn new(name: impl Into<String>, tag: impl Into<String>, config: &BackendConfig) -> Self {
-        Self { name: name.into(), tag: tag.into(), env: config.env.clone() }
+        Self { name: name.into(), tag: tag.into(), env: config.env().clone() }
     }
 }
 
@@ -51,9 +52,10 @@ impl Image for BackendImage {
 }
 
 /// The backend's environment for one stack. Tests derive their bounds from it, so the settings
-/// they read are always written out explicitly and read back with the backend's own grammar
-/// (`500ms`, `2s`, `1m 30s`, or bare seconds): a bound never rests on a default copied from the
-/// backend, and a value the harness cannot read is an error, never a silent fallback.
+/// they read are always written out explicitly and read back with the backend's own code
+/// ([`gift_genie_settings`]): a bound never rests on a default copied from the backend, and a
+/// value the backend would refuse is refused here, in the backend's words, before any container
+/// starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendConfig {
     env: BTreeMap<String, String>,
@@ -64,21 +66,7 @@ const CONNECT_TIMEOUT: &str = "REDIS_CONNECT_TIMEOUT";
 const PROBE_INTERVAL: &str = "REDIS_BREAKER_PROBE_INTERVAL";
 const POOL_WAIT_TIMEOUT: &str = "REDIS_POOL_WAIT_TIMEOUT";
 
-/// The duration settings the harness reads back.
-const DURATIONS: [&str; 4] = [OPERATION_TIMEOUT, CONNECT_TIMEOUT, PROBE_INTERVAL, POOL_WAIT_TIMEOUT];
-
-/// Reads a duration as the backend does: a humantime duration, or a bare number of seconds.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let raw = raw.trim();
-    let parsed = match raw.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::try_from_secs_f64(seconds).ok(),
-        Ok(_) => None,
-        Err(_) => humantime::parse_duration(raw).ok(),
-    };
-    parsed.ok_or_else(|| format!("{raw:?} is not a duration such as 500ms, 2s or 1m 30s"))
-}
-
-/// Writes a duration so that [`parse_duration`] and the backend read it back exactly.
+/// Writes a duration so that the backend reads it back exactly.
 pub fn format_duration(value: Duration) -> String {
     humantime::format_duration(value).to_string()
 }
@@ -129,36 +117,41 @@ impl BackendConfig {
         self.clone().set("REDIS_URL", url)
     }
 
-    /// Checks that every setting the harness reads back is a duration it understands, and names
-    /// the first one that is not.
-    pub fn validate(&self) -> Result<(), String> {
-        for key in DURATIONS {
-            if let Some(raw) = self.env.get(key) {
-                parse_duration(raw).map_err(|problem| format!("{key}: {problem}"))?;
-            }
-        }
-        Ok(())
+    /// The environment the backend container gets.
+    pub(crate) fn env(&self) -> &BTreeMap<String, String> {
+        &self.env
     }
 
-    fn duration(&self, key: &str) -> Duration {
-        let raw = self.env.get(key).unwrap_or_else(|| panic!("{key} is always set by seed_defaults"));
-        parse_duration(raw).unwrap_or_else(|problem| panic!("{key}: {problem}"))
+    /// The settings the backend reads from this environment, or every problem it would refuse
+    /// to start with, one per line, as it prints them.
+    pub fn settings(&self) -> Result<Settings, String> {
+        Settings::from_lookup(|name| self.env.get(name).cloned())
+            .map_err(|error| error.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+    }
+
+    /// Checks the environment as the backend will, naming every variable it would refuse.
+    pub fn validate(&self) -> Result<(), String> {
+        self.settings().map(drop)
+    }
+
+    fn valid(&self) -> Settings {
+        self.settings().unwrap_or_else(|problems| panic!("the stack validated its backend settings: {problems}"))
     }
 
     pub fn operation_timeout(&self) -> Duration {
-        self.duration(OPERATION_TIMEOUT)
+        self.valid().redis.operation_timeout
     }
 
     pub fn connect_timeout(&self) -> Duration {
-        self.duration(CONNECT_TIMEOUT)
+        self.valid().redis.connect_timeout
     }
 
     pub fn probe_interval(&self) -> Duration {
-        self.duration(PROBE_INTERVAL)
+        self.valid().redis.breaker.probe_interval
     }
 
     pub fn pool_wait_timeout(&self) -> Duration {
-        self.duration(POOL_WAIT_TIMEOUT)
+        self.valid().redis.pool_wait_timeout
     }
 
     /// The longest the breaker's probe can take to notice that Redis is back: one interval, then
@@ -304,13 +297,15 @@ mod tests {
         assert_eq!(config.operation_timeout(), expected);
         assert_eq!(config.recovery_bound(), Duration::from_millis(250) + Duration::from_secs(1) + expected);
         let written = BackendConfig::fast().with_operation_timeout(expected);
-        assert_eq!(parse_duration(written.env["REDIS_OPERATION_TIMEOUT"].as_str()), Ok(expected), "round trip");
+        assert_eq!(written.operation_timeout(), expected, "round trip");
     }
 
-    #[test]
-    fn a_setting_the_harness_cannot_read_is_named_not_replaced_by_a_default() {
-        let config = BackendConfig::fast().set("REDIS_CONNECT_TIMEOUT", "soon");
-        let problem = config.validate().unwrap_err();
-        assert!(problem.starts_with("REDIS_CONNECT_TIMEOUT: \"soon\" is not a duration"), "{problem}");
+    #[rstest]
+    #[case::not_a_duration("soon", "REDIS_CONNECT_TIMEOUT=\"soon\": expected a duration greater than zero")]
+    #[case::zero("0", "REDIS_CONNECT_TIMEOUT=\"0\": expected a duration greater than zero")]
+    #[case::beyond_a_day("25h", "and at most 24h")]
+    fn a_setting_the_backend_would_refuse_is_refused_in_its_words(#[case] raw: &str, #[case] expected: &str) {
+        let problem = BackendConfig::fast().set("REDIS_CONNECT_TIMEOUT", raw).validate().unwrap_err();
+        assert!(problem.contains(expected), "{problem}");
     }
 }

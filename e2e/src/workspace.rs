@@ -107,9 +107,11 @@ mod tests {
                 "Cargo.lock",
                 "backend",
                 "chaos",
+                "chaos-proxy",
                 "e2e",
                 "plancheck",
                 "process-metrics",
+                "settings",
                 "testcontainers-toxiproxy",
                 "testkit"
             ]

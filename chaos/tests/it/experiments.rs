@@ -85,7 +85,10 @@ fn a_minimal_experiment_is_valid_with_defaults_filled_in() {
 #[case::path_without_slash(&VALID.replace("path = \"/health\"", "path = \"health\""), "exp.toml: steady_state.probes[0].path: must start with /, got \"health\"")]
 #[case::ip_filter_through_the_proxy(&VALID.replace("partition", "ip-filter"), "exp.toml: method[0].fault: ip-filter needs stack.topology = \"direct\"")]
 #[case::zero_rate(&format!("{VALID}\n[load]\nrate = 0\n"), "exp.toml: load.rate: must be 1 to 1000 requests per second, got 0")]
-#[case::backend_duration_the_harness_cannot_read(&format!("{VALID}\n[stack.backend]\nREDIS_OPERATION_TIMEOUT = \"two seconds\"\n"), "exp.toml: stack.backend: REDIS_OPERATION_TIMEOUT: \"two seconds\" is not a duration")]
+#[case::backend_duration_the_backend_cannot_read(&format!("{VALID}\n[stack.backend]\nREDIS_OPERATION_TIMEOUT = \"two seconds\"\n"), "exp.toml: stack.backend: REDIS_OPERATION_TIMEOUT=\"two seconds\": expected a duration greater than zero, such as 5s or 500ms")]
+#[case::backend_timeout_of_zero(&format!("{VALID}\n[stack.backend]\nREDIS_OPERATION_TIMEOUT = \"0\"\n"), "exp.toml: stack.backend: REDIS_OPERATION_TIMEOUT=\"0\": expected a duration greater than zero, such as 5s or 500ms")]
+#[case::backend_timeout_beyond_a_day(&format!("{VALID}\n[stack.backend]\nREDIS_OPERATION_TIMEOUT = \"25h\"\n"), "exp.toml: stack.backend: REDIS_OPERATION_TIMEOUT=\"25h\": expected a duration greater than zero, such as 5s or 500ms, and at most 24h")]
+#[case::backend_setting_of_the_wrong_form(&format!("{VALID}\n[stack.backend]\nREDIS_POOL_MAX_SIZE = \"many\"\n"), "exp.toml: stack.backend: REDIS_POOL_MAX_SIZE=\"many\": expected a whole number from 1 to 10000")]
 fn an_invalid_experiment_names_the_file_the_field_and_the_problem(#[case] text: &str, #[case] expected: &str) {
     let errors = errors(text, TargetKind::LocalStack);
     assert!(errors.iter().any(|error| error.contains(expected)), "expected {expected:?} among {errors:#?}");

@@ -1,8 +1,14 @@
-//! Typed settings, read from the environment once at startup.
+//! The backend's typed settings, read from the environment once at startup.
 //!
 //! Every variable has a default taken from the Python service this backend replaces. A bad value
 //! stops startup with one line per problem, naming the variable and the expected form; all
 //! problems are reported at once so that a broken deployment is fixed in one round trip.
+//!
+//! This crate is the one owner of every variable's grammar and bounds: the backend reads its
+//! environment with it, and the e2e harness and the chaos runner read the settings they give a
+//! backend with it too, so that a value the backend would refuse is refused before anything
+//! starts, with the backend's own words. The duration grammar ([`parse_duration`]) is also the
+//! one experiment files use.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -396,11 +402,16 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Bound {
+/// What a duration setting accepts beyond the grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// More than zero.
     Positive,
+    /// Zero or more.
     ZeroAllowed,
+    /// Zero or more, zero meaning off.
     ZeroDisables,
+    /// A whole number of seconds, at least one.
     WholeSeconds,
 }
 
@@ -476,8 +487,10 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
 pub const MAX_DURATION: Duration = Duration::from_hours(24);
 
 /// Accepts `500ms`, `5s`, `1m 30s`, or a bare number of seconds such as `5` or `0.5`, the form the
-/// Python settings used.
-fn parse_duration(raw: &str, bound: Bound) -> Result<Duration, String> {
+/// Python settings used, within `bound` and at most [`MAX_DURATION`]. The error says what was
+/// expected, in the words the backend uses when it refuses to start.
+pub fn parse_duration(raw: &str, bound: Bound) -> Result<Duration, String> {
+    let raw = raw.trim();
     let example = match bound {
         Bound::WholeSeconds => "expected a whole number of seconds such as 60 or 60s",
         Bound::ZeroAllowed | Bound::ZeroDisables => "expected a duration such as 5s, 500ms or 0",
