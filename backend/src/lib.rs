@@ -3,7 +3,6 @@
 //!
 //! Binaries and tests start it through [`startup::App`].
 
-pub mod client_ip;
 pub mod deadline;
 pub mod hashing;
 pub mod metrics;

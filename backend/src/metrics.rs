@@ -30,8 +30,8 @@ pub struct RouteLabels {
 
 /// The method as a metric label: the standard methods (RFC 9110 and PATCH) by name, any other
 /// as `other`, so that invented methods cannot add series.
-pub fn method_label(method: &axum::http::Method) -> &'static str {
-    match method.as_str() {
+pub fn method_label(method: &str) -> &'static str {
+    match method {
         "GET" => "GET",
         "HEAD" => "HEAD",
         "POST" => "POST",

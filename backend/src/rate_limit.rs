@@ -11,7 +11,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue};
 use ipnet::Ipv6Net;
 
 use crate::config::RateLimitSettings;
@@ -46,6 +45,8 @@ pub struct Decision {
     pub allowed: bool,
     pub limit: u32,
     pub remaining: u32,
+    /// The window's length.
+    pub window: Duration,
     /// Time until the window resets, rounded up to whole seconds.
     pub reset_after: Duration,
 }
@@ -82,22 +83,13 @@ impl RateLimiter {
             allowed: counted == 1,
             limit,
             remaining: limit.saturating_sub(used),
+            window: self.settings.window,
             reset_after: Duration::from_secs(ttl_ms.div_ceil(1000).max(1)),
         })
     }
 
     pub fn trusted_proxy_hops(&self) -> usize {
         self.settings.trusted_proxy_hops
-    }
-
-    /// `RateLimit-Policy` and `RateLimit` headers, as in draft-ietf-httpapi-ratelimit-headers.
-    pub fn headers(&self, decision: &Decision, policy: &str) -> [(HeaderName, HeaderValue); 2] {
-        let policy_header = format!("\"{policy}\";q={};w={}", decision.limit, self.settings.window.as_secs());
-        let state_header = format!("\"{policy}\";r={};t={}", decision.remaining, decision.reset_after.as_secs());
-        [
-            (HeaderName::from_static("ratelimit-policy"), HeaderValue::try_from(policy_header).expect("ASCII header")),
-            (HeaderName::from_static("ratelimit"), HeaderValue::try_from(state_header).expect("ASCII header")),
-        ]
     }
 }
 

@@ -34,6 +34,7 @@ use crate::deadline::Deadline;
 use crate::metrics::{CommandLabels, KindLabels, OperationLabels, RedisMetrics};
 use breaker::{Breaker, Breakers, Tripped};
 use manager::ConnectionManager;
+use probe::{Probe, Probed};
 use shards::ShardMap;
 
 /// The longest pause between two attempts of one call.
@@ -410,6 +411,64 @@ impl Inner {
                 Err(RedisError::PoolClosed)
             }
         }
+    }
+}
+
+impl Probed for Inner {
+    fn probe_interval(&self) -> Duration {
+        self.settings.breaker.probe_interval
+    }
+
+    async fn probe(&self, shard: &str) -> Result<Probe, RedisError> {
+        if self.is_cluster() { self.probe_shard(shard).await } else { self.probe_standalone().await }
+    }
+
+    fn forget(&self, shard: &str) {
+        self.breakers.forget(shard);
+    }
+}
+
+impl Inner {
+    /// Standalone: connects afresh and makes the readiness write, so that a breaker never closes
+    /// on a replica.
+    async fn probe_standalone(&self) -> Result<Probe, RedisError> {
+        let settings = &self.settings;
+        let connection = match tokio::time::timeout(settings.connect_timeout, self.pool.manager().connect()).await {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(source)) if source.is_timeout() => {
+                return Err(RedisError::ConnectTimeout(settings.connect_timeout));
+            }
+            Ok(Err(source)) => return Err(RedisError::Connect(source)),
+            Err(_) => return Err(RedisError::ConnectTimeout(settings.connect_timeout)),
+        };
+        let timeout = settings.operation_timeout;
+        let key = format!("{}health", settings.key_prefix);
+        let mut handle = connection.handle();
+        match tokio::time::timeout(timeout, health_write(&key).query_async::<()>(&mut handle)).await {
+            Ok(Ok(())) => Ok(Probe::Answered),
+            Ok(Err(source)) => Err(RedisError::from_command("probe", source, timeout)),
+            Err(_) => Err(RedisError::CommandTimeout { operation: "probe", timeout }),
+        }
+    }
+
+    /// Cluster: reads the shard map again, then makes the shard's readiness write through a
+    /// pooled cluster connection (its nodes reconnect by themselves).
+    async fn probe_shard(&self, shard: &str) -> Result<Probe, RedisError> {
+        let deadline = Deadline::after(self.settings.operation_timeout);
+        self.refresh_shards(deadline, true).await?;
+        let shards = self.shards.shards();
+        if shards.is_empty() {
+            return Err(RedisError::ConnectTimeout(self.settings.connect_timeout));
+        }
+        // The shard is gone; so is the placeholder that stood for every shard before the first map.
+        let Some(found) = shards.into_iter().find(|known| known.primary == shard) else { return Ok(Probe::Moved) };
+        let key = self.health_key(&found);
+        self.attempt(Operation::HEALTH, deadline, &|mut connection| {
+            let key = key.clone();
+            async move { health_write(&key).query_async::<()>(&mut connection).await }
+        })
+        .await
+        .map(|()| Probe::Answered)
     }
 }
 

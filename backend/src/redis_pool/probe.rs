@@ -1,35 +1,57 @@
 //! The open breaker's background probe: it tries its shard every probe interval until the shard
 //! takes the readiness write again, then closes the breaker. Live requests never pay for it.
+//!
+//! The loop knows the pool only through [`Probed`]: what to wait, how to try a shard, and how to
+//! forget one.
 
+use std::future::Future;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
+use super::RedisError;
 use super::breaker::Breaker;
-use super::{Inner, Operation, RedisError, health_write};
-use crate::deadline::Deadline;
 
-/// Probes `breaker`'s shard until it answers. Ends early when the pool is dropped, or when the
-/// shard's slots have moved to another primary (a cluster failover): the keys have a new shard,
-/// with a breaker of its own.
-pub(super) async fn until_closed(inner: Weak<Inner>, breaker: Arc<Breaker>) {
+/// What one probe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Probe {
+    /// The shard took the readiness write: it is a primary again.
+    Answered,
+    /// The shard's slots moved to another primary (a cluster failover): its keys have a new
+    /// shard, with a breaker of its own.
+    Moved,
+}
+
+/// What the probe needs from the pool.
+pub(super) trait Probed: Send + Sync + 'static {
+    fn probe_interval(&self) -> Duration;
+
+    /// Tries `shard` once, on a connection of its own or one that reconnects by itself.
+    fn probe(&self, shard: &str) -> impl Future<Output = Result<Probe, RedisError>> + Send;
+
+    /// Stops keeping a breaker for `shard`.
+    fn forget(&self, shard: &str);
+}
+
+/// Probes `breaker`'s shard until it answers or moves. Ends early when the pool is dropped.
+pub(super) async fn until_closed<P: Probed>(pool: Weak<P>, breaker: Arc<Breaker>) {
     loop {
-        let Some(interval) = inner.upgrade().map(|inner| inner.settings.breaker.probe_interval) else {
+        let Some(interval) = pool.upgrade().map(|pool| pool.probe_interval()) else {
             return;
         };
         tokio::time::sleep(interval).await;
-        let Some(inner) = inner.upgrade() else { return };
+        let Some(pool) = pool.upgrade() else { return };
         breaker.probe_started();
-        let result = if inner.is_cluster() { probe_shard(&inner, breaker.shard()).await } else { probe(&inner).await };
-        match result {
-            Ok(true) => {
+        match pool.probe(breaker.shard()).await {
+            Ok(Probe::Answered) => {
                 breaker.probe_succeeded();
                 return;
             }
-            Ok(false) => {
+            Ok(Probe::Moved) => {
                 tracing::info!(
                     shard = breaker.shard(),
                     "the shard's slots moved to another primary; it is no longer probed"
                 );
-                inner.breakers.forget(breaker.shard());
+                pool.forget(breaker.shard());
                 return;
             }
             Err(error) => {
@@ -38,48 +60,4 @@ pub(super) async fn until_closed(inner: Weak<Inner>, breaker: Arc<Breaker>) {
             }
         }
     }
-}
-
-/// Standalone: connects afresh and makes the readiness write, so that a breaker never closes
-/// on a replica.
-async fn probe(inner: &Inner) -> Result<bool, RedisError> {
-    let settings = &inner.settings;
-    let manager = inner.pool.manager();
-    let connection = match tokio::time::timeout(settings.connect_timeout, manager.connect()).await {
-        Ok(Ok(connection)) => connection,
-        Ok(Err(source)) if source.is_timeout() => {
-            return Err(RedisError::ConnectTimeout(settings.connect_timeout));
-        }
-        Ok(Err(source)) => return Err(RedisError::Connect(source)),
-        Err(_) => return Err(RedisError::ConnectTimeout(settings.connect_timeout)),
-    };
-    let timeout = settings.operation_timeout;
-    let key = format!("{}health", settings.key_prefix);
-    let mut handle = connection.handle();
-    match tokio::time::timeout(timeout, health_write(&key).query_async::<()>(&mut handle)).await {
-        Ok(Ok(())) => Ok(true),
-        Ok(Err(source)) => Err(RedisError::from_command("probe", source, timeout)),
-        Err(_) => Err(RedisError::CommandTimeout { operation: "probe", timeout }),
-    }
-}
-
-/// Cluster: reads the shard map again, then makes the shard's readiness write through a pooled
-/// cluster connection (its nodes reconnect by themselves). `Ok(false)` when the shard is gone.
-async fn probe_shard(inner: &Inner, shard: &str) -> Result<bool, RedisError> {
-    let deadline = Deadline::after(inner.settings.operation_timeout);
-    inner.refresh_shards(deadline, true).await?;
-    let shards = inner.shards.shards();
-    if shards.is_empty() {
-        return Err(RedisError::ConnectTimeout(inner.settings.connect_timeout));
-    }
-    // The shard is gone; so is the placeholder that stood for every shard before the first map.
-    let Some(found) = shards.into_iter().find(|known| known.primary == shard) else { return Ok(false) };
-    let key = inner.health_key(&found);
-    inner
-        .attempt(Operation::HEALTH, deadline, &|mut connection| {
-            let key = key.clone();
-            async move { health_write(&key).query_async::<()>(&mut connection).await }
-        })
-        .await
-        .map(|()| true)
 }

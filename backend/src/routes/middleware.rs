@@ -6,12 +6,14 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::client_ip::client_ip;
 use crate::deadline::Deadline;
 use crate::metrics::{HttpLabels, ReasonLabels, RouteLabels, method_label};
+use crate::rate_limit::Decision;
+use crate::routes::client_ip::client_ip;
 use crate::routes::error::ApiError;
 use crate::routes::json_body;
 use crate::state::AppState;
@@ -20,7 +22,7 @@ use crate::state::AppState;
 /// [`enforce_deadline`].
 pub async fn record_http_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = method_label(request.method());
+    let method = method_label(request.method().as_str());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -81,8 +83,18 @@ pub async fn limit_registrations(
         }
         Err(error) => return refuse(request, ApiError::from(error)).await,
     };
-    response.headers_mut().extend(limiter.headers(&decision, "register"));
+    response.headers_mut().extend(rate_limit_headers(&decision, "register"));
     response
+}
+
+/// `RateLimit-Policy` and `RateLimit` headers, as in draft-ietf-httpapi-ratelimit-headers.
+fn rate_limit_headers(decision: &Decision, policy: &str) -> [(HeaderName, HeaderValue); 2] {
+    let policy_header = format!("\"{policy}\";q={};w={}", decision.limit, decision.window.as_secs());
+    let state_header = format!("\"{policy}\";r={};t={}", decision.remaining, decision.reset_after.as_secs());
+    [
+        (HeaderName::from_static("ratelimit-policy"), HeaderValue::try_from(policy_header).expect("ASCII header")),
+        (HeaderName::from_static("ratelimit"), HeaderValue::try_from(state_header).expect("ASCII header")),
+    ]
 }
 
 /// Answers `error` to a request whose body was not read, once the body is drained.

@@ -1,6 +1,7 @@
 //! The HTTP boundary: the route table and its layers, one file per resource, the middleware, and
 //! the one error type every handler answers with.
 
+mod client_ip;
 pub mod error;
 pub mod fallback;
 pub mod health;
