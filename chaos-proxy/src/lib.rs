@@ -12,6 +12,7 @@ pub mod request_id;
 pub mod store;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -52,4 +53,32 @@ pub async fn serve(
     let result = axum::serve(listener, api::router(Arc::clone(&store), metrics)).with_graceful_shutdown(shutdown).await;
     store.stop_all().await;
     result
+}
+
+/// A server running in this process on a free loopback port, until it is dropped: for tests, and
+/// for programs that embed the proxy. `seed` makes toxicity and jitter draws repeatable, as
+/// `-seed`; the metrics flags are `-proxy-metrics` and `-runtime-metrics`.
+pub struct InProcess {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl InProcess {
+    pub async fn start(seed: Option<u64>, proxy_metrics: bool, runtime_metrics: bool) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+        let metrics = Metrics::new(proxy_metrics, runtime_metrics).map(Arc::new);
+        let store = Arc::new(ProxyStore::new(seed, metrics.as_ref().and_then(|metrics| metrics.proxies.clone())));
+        tokio::spawn(serve(listener, store, metrics, async move {
+            let _ = signal.await;
+        }));
+        Ok(Self { addr, _shutdown: shutdown })
+    }
+
+    /// The API's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
 }

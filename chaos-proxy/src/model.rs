@@ -11,10 +11,6 @@ use serde_json::{Map, Number, Value};
 use crate::engine::{Direction, Toxic, ToxicKind};
 use crate::error::ApiError;
 
-/// The toxic types this server knows, as Toxiproxy registers them.
-pub const TOXIC_TYPES: [&str; 8] =
-    ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"];
-
 /// The first JSON value of a body, as `json.Decoder.Decode` reads it: what follows is ignored.
 fn first_value(body: &[u8]) -> Result<Value, ApiError> {
     match serde_json::Deserializer::from_slice(body).into_iter::<Value>().next() {
@@ -227,7 +223,7 @@ impl ToxicRequest {
         if request.name.is_empty() {
             request.name = format!("{}_{}", request.kind, request.stream);
         }
-        if !TOXIC_TYPES.contains(&request.kind.as_str()) {
+        if ToxicKind::zero(&request.kind).is_none() {
             return Err(ApiError::invalid_toxic_type());
         }
         Ok(request)
@@ -235,7 +231,8 @@ impl ToxicRequest {
 
     /// The toxic, its attributes read over their zero values.
     pub fn into_toxic(self) -> Result<Toxic, ApiError> {
-        let kind = read_attributes(&zero_kind(&self.kind), self.attributes.as_ref())?;
+        let zero = ToxicKind::zero(&self.kind).ok_or_else(ApiError::invalid_toxic_type)?;
+        let kind = read_attributes(&zero, self.attributes.as_ref())?;
         Ok(Toxic { name: self.name, kind, toxicity: self.toxicity })
     }
 }
@@ -254,19 +251,6 @@ pub fn decode_toxic_update(current: &Toxic, body: &[u8]) -> Result<Toxic, ApiErr
     Ok(Toxic { name: current.name.clone(), kind, toxicity })
 }
 
-fn zero_kind(kind: &str) -> ToxicKind {
-    match kind {
-        "latency" => ToxicKind::Latency { latency: 0, jitter: 0 },
-        "bandwidth" => ToxicKind::Bandwidth { rate: 0 },
-        "slow_close" => ToxicKind::SlowClose { delay: 0 },
-        "timeout" => ToxicKind::Timeout { timeout: 0 },
-        "reset_peer" => ToxicKind::ResetPeer { timeout: 0 },
-        "slicer" => ToxicKind::Slicer { average_size: 0, size_variation: 0, delay: 0 },
-        "limit_data" => ToxicKind::LimitData { bytes: 0 },
-        _ => ToxicKind::Noop,
-    }
-}
-
 /// Decodes `attributes` over `kind`, field by field, as Go decodes into the toxic's struct.
 fn read_attributes(kind: &ToxicKind, attributes: Option<&Value>) -> Result<ToxicKind, ApiError> {
     let Some(attributes @ Value::Object(_)) = attributes else {
@@ -275,52 +259,13 @@ fn read_attributes(kind: &ToxicKind, attributes: Option<&Value>) -> Result<Toxic
             Some(other) => Err(type_error(other, "", "attributes", "interface {}")),
         };
     };
-    let go_struct = match kind {
-        ToxicKind::Noop => "NoopToxic",
-        ToxicKind::Latency { .. } => "LatencyToxic",
-        ToxicKind::Bandwidth { .. } => "BandwidthToxic",
-        ToxicKind::SlowClose { .. } => "SlowCloseToxic",
-        ToxicKind::Timeout { .. } => "TimeoutToxic",
-        ToxicKind::ResetPeer { .. } => "ResetToxic",
-        ToxicKind::Slicer { .. } => "SlicerToxic",
-        ToxicKind::LimitData { .. } => "LimitDataToxic",
-    };
+    let go_struct = kind.go_struct();
     let fields = Fields::of(attributes, go_struct, go_struct)?;
     let mut kind = kind.clone();
-    let field = |key: &str, target: &mut i64| fields.i64(key, target, &format!("attributes.{key}"));
-    match &mut kind {
-        ToxicKind::Noop => {}
-        ToxicKind::Latency { latency, jitter } => {
-            field("latency", latency)?;
-            field("jitter", jitter)?;
-        }
-        ToxicKind::Bandwidth { rate } => field("rate", rate)?,
-        ToxicKind::SlowClose { delay } => field("delay", delay)?,
-        ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => field("timeout", timeout)?,
-        ToxicKind::Slicer { average_size, size_variation, delay } => {
-            field("average_size", average_size)?;
-            field("size_variation", size_variation)?;
-            field("delay", delay)?;
-        }
-        ToxicKind::LimitData { bytes } => field("bytes", bytes)?,
+    for (key, target) in kind.attributes_mut() {
+        fields.i64(key, target, &format!("attributes.{key}"))?;
     }
     Ok(kind)
-}
-
-/// Attributes whose zero value is probably a mistake: named in a warning when the toxic is
-/// created or updated, since Toxiproxy accepts them silently.
-pub fn suspicious_attributes(kind: &ToxicKind) -> Vec<&'static str> {
-    match *kind {
-        ToxicKind::Latency { latency, jitter } if latency <= 0 && jitter <= 0 => vec!["latency"],
-        ToxicKind::Bandwidth { rate } if rate <= 0 => vec!["rate (data is held for good, as in Toxiproxy)"],
-        ToxicKind::Slicer { average_size, .. } if average_size <= 0 => vec!["average_size (slices of one byte)"],
-        ToxicKind::Slicer { average_size, size_variation, .. } if size_variation >= average_size => {
-            vec!["size_variation (not below average_size)"]
-        }
-        ToxicKind::SlowClose { delay } if delay <= 0 => vec!["delay"],
-        ToxicKind::LimitData { bytes } if bytes <= 0 => vec!["bytes (the first data closes the connection)"],
-        _ => Vec::new(),
-    }
 }
 
 /// A proxy as the API shows it, fields in Toxiproxy's order.
@@ -364,17 +309,7 @@ pub struct Attributes(pub ToxicKind);
 impl Serialize for Attributes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap as _;
-        let fields: Vec<(&str, i64)> = match self.0 {
-            ToxicKind::Noop => Vec::new(),
-            ToxicKind::Latency { latency, jitter } => vec![("latency", latency), ("jitter", jitter)],
-            ToxicKind::Bandwidth { rate } => vec![("rate", rate)],
-            ToxicKind::SlowClose { delay } => vec![("delay", delay)],
-            ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => vec![("timeout", timeout)],
-            ToxicKind::Slicer { average_size, size_variation, delay } => {
-                vec![("average_size", average_size), ("size_variation", size_variation), ("delay", delay)]
-            }
-            ToxicKind::LimitData { bytes } => vec![("bytes", bytes)],
-        };
+        let fields = self.0.attributes();
         let mut map = serializer.serialize_map(Some(fields.len()))?;
         for (key, value) in fields {
             map.serialize_entry(key, &value)?;
@@ -415,6 +350,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::engine::toxics::{Latency, Slicer, Timeout};
 
     fn toxic(body: &Value) -> Result<Toxic, ApiError> {
         ToxicRequest::decode(body.to_string().as_bytes())?.into_toxic()
@@ -426,7 +362,7 @@ mod tests {
     #[case::no_attributes(json!({"type": "latency"}))]
     #[case::unknown_attributes(json!({"type": "latency", "attributes": {"lag": 5}}))]
     fn missing_attributes_are_zero_values_as_in_toxiproxy(#[case] body: Value) {
-        assert_eq!(toxic(&body).unwrap().kind, ToxicKind::Latency { latency: 0, jitter: 0 });
+        assert_eq!(toxic(&body).unwrap().kind, ToxicKind::from(Latency { latency: 0, jitter: 0 }));
     }
 
     #[test]
@@ -446,7 +382,7 @@ mod tests {
             ToxicRequest::decode(br#"{"Type": "timeout", "NAME": "t", "attributes": {"Timeout": 7}} trailing"#)
                 .unwrap();
         assert_eq!(request.name, "t");
-        assert_eq!(request.into_toxic().unwrap().kind, ToxicKind::Timeout { timeout: 7 });
+        assert_eq!(request.into_toxic().unwrap().kind, ToxicKind::from(Timeout { timeout: 7 }));
     }
 
     #[rstest]
@@ -486,11 +422,11 @@ mod tests {
         let slicer =
             toxic(&json!({"type": "slicer", "toxicity": 1.5, "attributes": {"average_size": 4, "size_variation": 9}}))
                 .unwrap();
-        assert_eq!(slicer.kind, ToxicKind::Slicer { average_size: 4, size_variation: 9, delay: 0 });
+        assert_eq!(slicer.kind, ToxicKind::from(Slicer { average_size: 4, size_variation: 9, delay: 0 }));
         assert!((slicer.toxicity - 1.5).abs() < f32::EPSILON);
         assert_eq!(
             toxic(&json!({"type": "latency", "attributes": {"latency": -5}})).unwrap().kind,
-            ToxicKind::Latency { latency: -5, jitter: 0 }
+            ToxicKind::from(Latency { latency: -5, jitter: 0 })
         );
     }
 
@@ -499,7 +435,7 @@ mod tests {
         let current =
             toxic(&json!({"type": "latency", "toxicity": 0.5, "attributes": {"latency": 100, "jitter": 10}})).unwrap();
         let updated = decode_toxic_update(&current, br#"{"attributes": {"latency": 500}}"#).unwrap();
-        assert_eq!(updated.kind, ToxicKind::Latency { latency: 500, jitter: 10 });
+        assert_eq!(updated.kind, ToxicKind::from(Latency { latency: 500, jitter: 10 }));
         assert!((updated.toxicity - 0.5).abs() < f32::EPSILON);
         let nulled = decode_toxic_update(&current, br#"{"attributes": null, "toxicity": null}"#).unwrap();
         assert_eq!(nulled, current);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::engine::{Chains, Direction, ProxySpec, RunningProxy, Toxic, ToxicKind, resolve_address};
+use crate::engine::{Chains, Direction, ProxySpec, RunningProxy, Toxic, resolve_address};
 use crate::error::ApiError;
 use crate::metrics::ProxyMetrics;
 use crate::model::{self, ProxyFields, ProxyView, ToxicRequest, ToxicView};
@@ -209,7 +209,7 @@ impl ProxyStore {
 }
 
 fn warn_if_suspicious(proxy: &str, toxic: &Toxic) {
-    for attribute in model::suspicious_attributes(&toxic.kind) {
+    for attribute in toxic.kind.suspicious() {
         tracing::warn!(
             proxy,
             toxic = toxic.name,
@@ -217,7 +217,7 @@ fn warn_if_suspicious(proxy: &str, toxic: &Toxic) {
             "toxic attribute {attribute} is zero or less"
         );
     }
-    if matches!(toxic.kind, ToxicKind::Timeout { .. }) && toxic.toxicity <= 0.0 {
+    if toxic.toxicity <= 0.0 {
         tracing::warn!(proxy, toxic = toxic.name, "toxicity {} never applies the toxic", toxic.toxicity);
     }
 }

@@ -45,4 +45,4 @@ mod toxic;
 pub use client::{Proxy, ToxiproxyClient};
 pub use error::Error;
 pub use image::{CONTROL_PORT, NAME, TAG, Toxiproxy};
-pub use toxic::{Stream, Toxic, ToxicKind};
+pub use toxic::{Stream, TOXIC_TYPES, Toxic, ToxicKind};

@@ -64,6 +64,10 @@ pub enum ToxicKind {
     Noop {},
 }
 
+/// The toxic types this client speaks, by Toxiproxy's names: one per [`ToxicKind`] variant.
+pub const TOXIC_TYPES: [&str; 8] =
+    ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop"];
+
 impl ToxicKind {
     /// Toxiproxy's name for the type, as in `slow_close`.
     pub fn type_name(&self) -> &'static str {
@@ -227,6 +231,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(noop.kind, ToxicKind::Noop {});
+    }
+
+    #[test]
+    fn every_kind_is_listed_by_its_name() {
+        let kinds = [
+            ToxicKind::Latency { latency: Duration::ZERO, jitter: Duration::ZERO },
+            ToxicKind::Bandwidth { rate: 0 },
+            ToxicKind::SlowClose { delay: Duration::ZERO },
+            ToxicKind::Timeout { timeout: Duration::ZERO },
+            ToxicKind::ResetPeer { timeout: Duration::ZERO },
+            ToxicKind::Slicer { average_size: 0, size_variation: 0, delay: Duration::ZERO },
+            ToxicKind::LimitData { bytes: 0 },
+            ToxicKind::Noop {},
+        ];
+        let names: Vec<&str> = kinds.iter().map(ToxicKind::type_name).collect();
+        assert_eq!(names, TOXIC_TYPES);
     }
 
     #[test]

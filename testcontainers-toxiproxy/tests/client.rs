@@ -3,44 +3,24 @@
 //! a connection through the proxy sees, not only what the API answers.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chaos_proxy::store::ProxyStore;
+use chaos_proxy::InProcess;
 use rstest::rstest;
 use testcontainers_toxiproxy::{Stream, Toxic, ToxicKind, ToxiproxyClient};
+use testkit::net::echo_server;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 struct Server {
     client: ToxiproxyClient,
     echo: SocketAddr,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _proxy: InProcess,
 }
 
 async fn server() -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(chaos_proxy::serve(listener, Arc::new(ProxyStore::new(Some(1), None)), None, async move {
-        let _ = signal.await;
-    }));
-    Server { client: ToxiproxyClient::new(format!("http://{addr}")), echo: echo().await, _shutdown: shutdown }
-}
-
-/// Echoes every byte back until the client closes.
-async fn echo() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut reader, mut writer) = socket.split();
-                let _ = tokio::io::copy(&mut reader, &mut writer).await;
-            });
-        }
-    });
-    addr
+    let server = InProcess::start(Some(1), false, false).await.unwrap();
+    Server { client: ToxiproxyClient::new(server.url()), echo: echo_server().await, _proxy: server }
 }
 
 /// Sends `message` through the proxy and returns what came back and how long it took.
@@ -51,6 +31,16 @@ async fn round_trip(listen: &str, message: &[u8]) -> (Vec<u8>, Duration) {
     let mut reply = vec![0; message.len()];
     stream.read_exact(&mut reply).await.unwrap();
     (reply, started.elapsed())
+}
+
+/// The client keeps its own list, since it must not depend on the server; the two must agree.
+#[test]
+fn the_client_and_chaos_proxy_know_the_same_toxic_types() {
+    let mut client = testcontainers_toxiproxy::TOXIC_TYPES.to_vec();
+    let mut server = chaos_proxy::engine::TOXIC_TYPES.to_vec();
+    client.sort_unstable();
+    server.sort_unstable();
+    assert_eq!(client, server);
 }
 
 #[tokio::test]

@@ -14,7 +14,9 @@ mod pipeline;
 mod proxy;
 mod stage;
 mod toxic;
+pub mod toxics;
 
 pub use listen::resolve_address;
 pub use proxy::{ProxySpec, RunningProxy};
-pub use toxic::{Chains, Direction, Toxic, ToxicKind};
+pub use toxic::{Chains, Direction, Toxic};
+pub use toxics::{TOXIC_TYPES, ToxicKind};

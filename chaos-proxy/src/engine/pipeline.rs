@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use tokio::time::Instant;
 
 use super::stage::{Chunk, Ending, Stage, Step};
-use super::toxic::{Toxic, ToxicKind};
+use super::toxic::Toxic;
 
 /// Most bytes waiting for the destination before the chain stops handing on more: enough to keep
 /// a socket busy, small enough that a slow reader pushes back on the source.
@@ -185,7 +185,7 @@ impl Pipeline {
                     carried = handed_on;
                     kept.push(stage);
                 }
-                None if matches!(stage.toxic.kind, ToxicKind::Timeout { .. }) => {
+                None if stage.toxic.kind.closes_on_removal() => {
                     // A timeout drops what it holds, and what was behind it never gets through.
                     carried = Vec::new();
                     closed_at = Some(kept.len());

@@ -1,8 +1,10 @@
-//! What a toxic is, as the engine runs it: a type with Toxiproxy's attributes, a name, and the
-//! share of connections it affects.
+//! What a toxic is, as the engine runs it: a type with Toxiproxy's attributes (`toxics/`), a
+//! name, and the share of connections it affects.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use super::toxics::ToxicKind;
 
 /// The way data flows through a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,70 +22,6 @@ impl Direction {
         match self {
             Self::Upstream => "upstream",
             Self::Downstream => "downstream",
-        }
-    }
-}
-
-/// A toxic's type and attributes, as Toxiproxy's Go structs hold them: signed integers, so that a
-/// negative or zero value is kept as it was given and behaves as it does in Toxiproxy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToxicKind {
-    Noop,
-    /// Milliseconds; each chunk waits `latency` ± up to `jitter` from when it arrived.
-    Latency {
-        latency: i64,
-        jitter: i64,
-    },
-    /// KB/s; zero or less holds the data for good, as Toxiproxy's loop does.
-    Bandwidth {
-        rate: i64,
-    },
-    /// Milliseconds the end of the stream is held back.
-    SlowClose {
-        delay: i64,
-    },
-    /// Milliseconds without data before the connection is closed; zero holds it open forever.
-    /// Data is dropped either way.
-    Timeout {
-        timeout: i64,
-    },
-    /// Milliseconds after data first arrives before both peers get an RST.
-    ResetPeer {
-        timeout: i64,
-    },
-    /// Bytes per slice and their variation; `delay` in microseconds between slices.
-    Slicer {
-        average_size: i64,
-        size_variation: i64,
-        delay: i64,
-    },
-    /// Bytes after which the connection is closed.
-    LimitData {
-        bytes: i64,
-    },
-}
-
-impl ToxicKind {
-    /// Toxiproxy's name for the type.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Noop => "noop",
-            Self::Latency { .. } => "latency",
-            Self::Bandwidth { .. } => "bandwidth",
-            Self::SlowClose { .. } => "slow_close",
-            Self::Timeout { .. } => "timeout",
-            Self::ResetPeer { .. } => "reset_peer",
-            Self::Slicer { .. } => "slicer",
-            Self::LimitData { .. } => "limit_data",
-        }
-    }
-
-    /// Chunks that may wait in front of the toxic, as Toxiproxy sizes each toxic's input channel:
-    /// 1024 for latency, so that data keeps being read (and timestamped) while a chunk waits.
-    pub(crate) fn buffer(&self) -> usize {
-        match self {
-            Self::Latency { .. } => 1024,
-            _ => 1,
         }
     }
 }
