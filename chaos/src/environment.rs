@@ -1,7 +1,7 @@
 //! Where an experiment runs: a local stack started through e2e's library, or a deployed
 //! environment reached through its URL and its Toxiproxy.
 
-use e2e::{BackendClient, Fault, RemoteTarget, Stack, StackOptions, ToxiproxyClient};
+use e2e::{BackendClient, Place, RemoteTarget, Stack, StackOptions, Timeouts, ToxiproxyClient};
 
 use crate::experiment::Experiment;
 use crate::monitor::MemorySource;
@@ -19,12 +19,22 @@ pub struct RemoteSpec {
     pub proxy: String,
 }
 
+/// Why a deployed target's timeouts are not known.
+#[derive(Debug, thiserror::Error)]
+pub enum TimeoutsUnknown {
+    #[error("cannot read {url}/metrics: {source}")]
+    Unreachable { url: String, source: e2e::Error },
+    #[error(
+        "{url}/metrics does not publish {missing} in gift_genie_setting_seconds, which this experiment's relative timings need; deploy a backend that publishes its settings, or write the experiment's durations in absolute terms"
+    )]
+    NotPublished { url: String, missing: String },
+}
+
 impl Environment {
     /// Starts a local stack shaped by the experiment: its topology, and its backend settings on
     /// top of the fast test timeouts.
     pub async fn local(experiment: &Experiment) -> e2e::Result<Self> {
-        let options =
-            StackOptions::default().topology(experiment.stack.topology.into()).backend(experiment.backend_config());
+        let options = StackOptions::default().topology(experiment.stack.topology).backend(experiment.backend_config());
         Ok(Self::Local(Box::new(Stack::start(options).await?)))
     }
 
@@ -35,10 +45,35 @@ impl Environment {
         }
     }
 
+    /// The backend's timeouts: the local stack's settings, or what a deployed backend publishes
+    /// in `/metrics`.
+    pub async fn timeouts(&self) -> Result<Timeouts, TimeoutsUnknown> {
+        match self {
+            Self::Local(stack) => Ok(stack.config().timeouts()),
+            Self::Remote { backend_url, .. } => {
+                let url = backend_url.clone();
+                let metrics = BackendClient::new(backend_url.clone())
+                    .metrics()
+                    .await
+                    .map_err(|source| TimeoutsUnknown::Unreachable { url: url.clone(), source })?;
+                Timeouts::published(&metrics)
+                    .map_err(|missing| TimeoutsUnknown::NotPublished { url, missing: missing.join(", ") })
+            }
+        }
+    }
+
     pub fn backend_url(&self) -> &str {
         match self {
             Self::Local(stack) => stack.backend().base_url(),
             Self::Remote { backend_url, .. } => backend_url,
+        }
+    }
+
+    /// Where faults are injected.
+    pub fn place(&self) -> Place<'_> {
+        match self {
+            Self::Local(stack) => Place::Local(stack),
+            Self::Remote { faults, .. } => Place::Remote(faults),
         }
     }
 
@@ -61,7 +96,9 @@ impl Environment {
 
     pub fn describe(&self) -> String {
         match self {
-            Self::Local(stack) => format!("local stack ({:?}, network {})", stack.options.topology, stack.network()),
+            Self::Local(stack) => {
+                format!("local stack ({}, network {})", stack.options.topology.name(), stack.network())
+            }
             Self::Remote { backend_url, faults } => {
                 format!("{backend_url} (faults through {})", faults.toxiproxy.base_url())
             }
@@ -72,27 +109,6 @@ impl Environment {
         match self {
             Self::Local(stack) => stack.toxiproxy(),
             Self::Remote { faults, .. } => Ok(&faults.toxiproxy),
-        }
-    }
-
-    pub async fn prepare(&self, fault: &Fault) -> e2e::Result<()> {
-        match self {
-            Self::Local(stack) => fault.prepare(stack.as_ref()).await,
-            Self::Remote { faults, .. } => fault.prepare(faults).await,
-        }
-    }
-
-    pub async fn inject(&self, fault: &Fault) -> e2e::Result<()> {
-        match self {
-            Self::Local(stack) => fault.inject(stack.as_ref()).await,
-            Self::Remote { faults, .. } => fault.inject(faults).await,
-        }
-    }
-
-    pub async fn heal(&self, fault: &Fault) -> e2e::Result<()> {
-        match self {
-            Self::Local(stack) => fault.heal(stack.as_ref()).await,
-            Self::Remote { faults, .. } => fault.heal(faults).await,
         }
     }
 }

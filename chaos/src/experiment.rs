@@ -1,48 +1,14 @@
 //! Experiment files: TOML, described by `experiment.schema.json`, validated in full before anything
 //! starts. Errors name the file, the field and the problem.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use e2e::{BackendConfig, Fault, Topology};
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-/// A duration written as `500ms`, `5s` or `1m 30s`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct HumanDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map(Self)
-            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a duration such as 500ms, 5s or 1m 30s")))
-    }
-}
-
-impl Serialize for HumanDuration {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
-    }
-}
-
-impl JsonSchema for HumanDuration {
-    fn schema_name() -> Cow<'static, str> {
-        "Duration".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "description": "A duration such as 500ms, 5s or 1m 30s",
-            "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*[a-zµ]+(\\s*[0-9]+(\\.[0-9]+)?\\s*[a-zµ]+)*\\s*$"
-        })
-    }
-}
+use e2e::{BackendConfig, Fault, Timeouts, Timing, Topology};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// One chaos experiment.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -75,61 +41,14 @@ pub struct Experiment {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StackSpec {
+    /// The Redis topology: `through-proxy` (the default), `direct` (for the IP filter), `ha` (a
+    /// primary and its replica behind one address, for failovers) or `cluster` (three
+    /// primaries, each with a replica, for the cluster faults).
     #[serde(default)]
-    pub topology: TopologySpec,
+    pub topology: Topology,
     /// Backend environment variables for this experiment, such as `REDIS_OPERATION_TIMEOUT`.
     #[serde(default)]
     pub backend: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum TopologySpec {
-    /// The backend reaches Redis through the fault proxy.
-    #[default]
-    ThroughProxy,
-    /// The backend reaches Redis directly (for the ip-filter fault).
-    Direct,
-    /// A primary and its replica behind the proxy, as a high-availability endpoint (for the
-    /// failover fault).
-    Ha,
-    /// Redis Cluster, three primaries each with a replica (for the primary-loss, shard-filter
-    /// and reshard faults).
-    Cluster,
-}
-
-impl TopologySpec {
-    /// The name experiment files use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ThroughProxy => "through-proxy",
-            Self::Direct => "direct",
-            Self::Ha => "ha",
-            Self::Cluster => "cluster",
-        }
-    }
-}
-
-impl From<TopologySpec> for Topology {
-    fn from(spec: TopologySpec) -> Self {
-        match spec {
-            TopologySpec::ThroughProxy => Self::ThroughProxy,
-            TopologySpec::Direct => Self::Direct,
-            TopologySpec::Ha => Self::Ha,
-            TopologySpec::Cluster => Self::Cluster,
-        }
-    }
-}
-
-impl From<Topology> for TopologySpec {
-    fn from(topology: Topology) -> Self {
-        match topology {
-            Topology::ThroughProxy => Self::ThroughProxy,
-            Topology::Direct => Self::Direct,
-            Topology::Ha => Self::Ha,
-            Topology::Cluster => Self::Cluster,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -146,7 +65,7 @@ pub struct LoadSpec {
     pub concurrency: u32,
     /// How long the load runs before the steady state is first checked.
     #[serde(default = "default_warmup")]
-    pub warmup: HumanDuration,
+    pub warmup: Timing,
 }
 
 fn default_load_path() -> String {
@@ -158,8 +77,8 @@ fn default_rate() -> u32 {
 fn default_concurrency() -> u32 {
     4
 }
-fn default_warmup() -> HumanDuration {
-    HumanDuration(Duration::from_secs(2))
+fn default_warmup() -> Timing {
+    Timing::fixed(Duration::from_secs(2))
 }
 
 impl Default for LoadSpec {
@@ -196,94 +115,26 @@ pub enum Probe {
         json: BTreeMap<String, serde_json::Value>,
         /// Slowest acceptable answer.
         #[serde(default)]
-        max_latency: Option<HumanDuration>,
+        max_latency: Option<Timing>,
     },
     /// A latency percentile of the load's answers over the last `window`.
-    Latency { name: String, percentile: f64, max: HumanDuration, window: HumanDuration },
+    Latency { name: String, percentile: f64, max: Timing, window: Timing },
     /// The share of the load's requests that failed (5xx or no answer) over the last `window`.
-    ErrorRate { name: String, max: f64, window: HumanDuration },
+    ErrorRate { name: String, max: f64, window: Timing },
 }
 
 impl Probe {
+    fn timings_mut(&mut self) -> Vec<&mut Timing> {
+        match self {
+            Self::Http { max_latency, .. } => max_latency.iter_mut().collect(),
+            Self::Latency { max, window, .. } => vec![max, window],
+            Self::ErrorRate { window, .. } => vec![window],
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Self::Http { name, .. } | Self::Latency { name, .. } | Self::ErrorRate { name, .. } => name,
-        }
-    }
-}
-
-/// A fault, as experiment files name it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum FaultSpec {
-    Partition,
-    Blackhole,
-    IpFilter,
-    Latency {
-        latency: HumanDuration,
-    },
-    SlowClose {
-        delay: HumanDuration,
-    },
-    /// `rate` in KB/s.
-    Bandwidth {
-        rate: u64,
-    },
-    ResetPeer {
-        timeout: HumanDuration,
-    },
-    RedisRestart,
-    /// `clients` registrations at once, every second, whose clients hang up 10 ms after sending.
-    HangUpBurst {
-        clients: u32,
-    },
-    /// `connections` connections that send half a request head and wait.
-    SlowClients {
-        connections: u32,
-    },
-    /// `requests` requests with invented methods on invented paths.
-    MethodFlood {
-        requests: u32,
-    },
-    /// `requests` registrations whose body of `bytes` is over the limit, each written in full
-    /// before the answer is read.
-    OversizedBodies {
-        requests: u32,
-        bytes: usize,
-    },
-    /// The high-availability pair fails over; healing fails back.
-    Failover,
-    /// The cluster's first shard loses its primary; healing starts it again.
-    PrimaryLoss,
-    /// The IP filter on the cluster's first shard's primary only.
-    ShardFilter,
-    /// `slots` slots move between two shards under load; healing moves them back.
-    Reshard {
-        slots: u32,
-    },
-}
-
-impl From<&FaultSpec> for Fault {
-    fn from(spec: &FaultSpec) -> Self {
-        match spec {
-            FaultSpec::Partition => Self::Partition,
-            FaultSpec::Blackhole => Self::Blackhole,
-            FaultSpec::IpFilter => Self::IpFilter,
-            FaultSpec::Latency { latency } => Self::Latency(latency.0),
-            FaultSpec::SlowClose { delay } => Self::SlowClose(delay.0),
-            FaultSpec::Bandwidth { rate } => Self::Bandwidth(*rate),
-            FaultSpec::ResetPeer { timeout } => Self::ResetPeer(timeout.0),
-            FaultSpec::RedisRestart => Self::RedisRestart,
-            FaultSpec::HangUpBurst { clients } => Self::HangUpBurst { clients: *clients },
-            FaultSpec::SlowClients { connections } => Self::SlowClients { connections: *connections },
-            FaultSpec::MethodFlood { requests } => Self::MethodFlood { requests: *requests },
-            FaultSpec::OversizedBodies { requests, bytes } => {
-                Self::OversizedBodies { requests: *requests, bytes: *bytes }
-            }
-            FaultSpec::Failover => Self::Failover,
-            FaultSpec::PrimaryLoss => Self::PrimaryLoss,
-            FaultSpec::ShardFilter => Self::ShardFilter,
-            FaultSpec::Reshard { slots } => Self::Reshard { slots: *slots },
         }
     }
 }
@@ -292,20 +143,20 @@ impl From<&FaultSpec> for Fault {
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Step {
     Inject {
-        fault: FaultSpec,
+        fault: Fault,
     },
     Heal {
-        fault: FaultSpec,
+        fault: Fault,
     },
     Wait {
-        duration: HumanDuration,
+        duration: Timing,
     },
     /// Checks a probe during the method. With `within`, polls until it holds or time runs out;
     /// the time it took is reported.
     Probe {
         probe: Probe,
         #[serde(default)]
-        within: Option<HumanDuration>,
+        within: Option<Timing>,
     },
 }
 
@@ -315,7 +166,7 @@ pub enum Rollback {
     /// Heals every fault still active.
     HealAll,
     Heal {
-        fault: FaultSpec,
+        fault: Fault,
     },
     /// Toxiproxy's POST /reset: every proxy enabled, every toxic removed.
     ResetProxy,
@@ -326,19 +177,19 @@ pub enum Rollback {
 pub struct Recovery {
     /// How long the steady state may take to come back after the rollbacks.
     #[serde(default = "default_recovery_timeout")]
-    pub timeout: HumanDuration,
+    pub timeout: Timing,
     /// How long the load keeps running once it is back, before the steady state is checked for
     /// the last time: a recovery has to last to count.
     #[serde(default = "default_observe")]
-    pub observe: HumanDuration,
+    pub observe: Timing,
 }
 
-fn default_recovery_timeout() -> HumanDuration {
-    HumanDuration(Duration::from_secs(30))
+fn default_recovery_timeout() -> Timing {
+    Timing::fixed(Duration::from_secs(30))
 }
 
-fn default_observe() -> HumanDuration {
-    HumanDuration(Duration::from_secs(3))
+fn default_observe() -> Timing {
+    Timing::fixed(Duration::from_secs(3))
 }
 
 impl Default for Recovery {
@@ -370,14 +221,16 @@ pub enum TargetKind {
 }
 
 impl Experiment {
-    /// Parses and validates `text`, read from `file`.
+    /// Parses and validates `text`, read from `file`. For the local stack, timings relative to
+    /// the backend's timeouts are resolved against the settings the experiment gives it; for a
+    /// deployed target they wait for [`Self::resolve`] with the target's own.
     pub fn parse(file: &str, text: &str, target: TargetKind) -> Result<Self, Vec<InvalidExperiment>> {
         let syntax_error = |error: toml::de::Error| {
             let field = error.span().map_or_else(|| "document".to_owned(), |span| location(text, span.start));
             vec![InvalidExperiment { file: file.to_owned(), field, problem: error.message().trim().to_owned() }]
         };
         let deserializer = toml::Deserializer::parse(text).map_err(syntax_error)?;
-        let experiment: Self = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let mut experiment: Self = serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let field = error.path().to_string();
             let inner = error.into_inner();
             // Inside arrays of tables toml reports the whole array's span, which would point at the
@@ -392,6 +245,9 @@ impl Experiment {
             vec![InvalidExperiment { file: file.to_owned(), field, problem: inner.message().trim().to_owned() }]
         })?;
         let problems = experiment.problems(target);
+        if problems.is_empty() && target == TargetKind::LocalStack {
+            experiment.resolve(&experiment.backend_config().timeouts());
+        }
         if problems.is_empty() {
             Ok(experiment)
         } else {
@@ -444,7 +300,7 @@ impl Experiment {
         if self.method.is_empty() {
             problems.push(("method".to_owned(), "needs at least one step".to_owned()));
         }
-        let mut active: Vec<&FaultSpec> = Vec::new();
+        let mut active: Vec<&Fault> = Vec::new();
         for (index, step) in self.method.iter().enumerate() {
             let field = format!("method[{index}]");
             match step {
@@ -465,13 +321,13 @@ impl Experiment {
                     None => problems
                         .push((format!("{field}.fault"), "heals a fault that no earlier step injected".to_owned())),
                 },
-                Step::Wait { duration } if duration.0.is_zero() => {
+                Step::Wait { duration } if is_zero(duration) => {
                     problems.push((format!("{field}.duration"), "must be longer than zero".to_owned()));
                 }
                 Step::Wait { .. } => {}
                 Step::Probe { probe, within } => {
                     problems.extend(probe_problems(probe, &format!("{field}.probe")));
-                    if within.is_some_and(|within| within.0.is_zero()) {
+                    if within.as_ref().is_some_and(is_zero) {
                         problems.push((format!("{field}.within"), "must be longer than zero".to_owned()));
                     }
                 }
@@ -487,7 +343,7 @@ impl Experiment {
                 ));
             }
         }
-        if self.recovery.timeout.0.is_zero() {
+        if is_zero(&self.recovery.timeout) {
             problems.push(("recovery.timeout".to_owned(), "must be longer than zero".to_owned()));
         }
         problems
@@ -499,8 +355,50 @@ impl Experiment {
         self.stack.backend.iter().fold(BackendConfig::fast(), |config, (key, value)| config.set(key, value.clone()))
     }
 
+    /// True when some timing is relative to the backend's timeouts, which a deployed target must
+    /// then publish.
+    pub fn is_relative(&self) -> bool {
+        self.clone().timings_mut().iter().any(|timing| timing.is_relative()) || self.faults().any(Fault::is_relative)
+    }
+
+    /// Fixes every timing relative to the backend's timeouts, the faults' included.
+    pub fn resolve(&mut self, timeouts: &Timeouts) {
+        for timing in self.timings_mut() {
+            timing.resolve(timeouts);
+        }
+        for step in &mut self.method {
+            if let Step::Inject { fault } | Step::Heal { fault } = step {
+                fault.resolve(timeouts);
+            }
+        }
+        for rollback in &mut self.rollbacks {
+            if let Rollback::Heal { fault } = rollback {
+                fault.resolve(timeouts);
+            }
+        }
+    }
+
+    /// Every timing of the experiment but the faults'.
+    fn timings_mut(&mut self) -> Vec<&mut Timing> {
+        let mut timings = vec![&mut self.load.warmup, &mut self.recovery.timeout, &mut self.recovery.observe];
+        for probe in &mut self.steady_state.probes {
+            timings.extend(probe.timings_mut());
+        }
+        for step in &mut self.method {
+            match step {
+                Step::Wait { duration } => timings.push(duration),
+                Step::Probe { probe, within } => {
+                    timings.extend(within.iter_mut());
+                    timings.extend(probe.timings_mut());
+                }
+                Step::Inject { .. } | Step::Heal { .. } => {}
+            }
+        }
+        timings
+    }
+
     /// The faults the method injects, in order.
-    pub fn faults(&self) -> impl Iterator<Item = &FaultSpec> {
+    pub fn faults(&self) -> impl Iterator<Item = &Fault> {
         self.method.iter().filter_map(|step| match step {
             Step::Inject { fault } => Some(fault),
             _ => None,
@@ -532,7 +430,7 @@ fn probe_problems(probe: &Probe, field: &str) -> Vec<(String, String)> {
                     format!("must be above 0 and at most 100, got {percentile}"),
                 ));
             }
-            if window.0.is_zero() {
+            if is_zero(window) {
                 problems.push((format!("{field}.window"), "must be longer than zero".to_owned()));
             }
         }
@@ -540,7 +438,7 @@ fn probe_problems(probe: &Probe, field: &str) -> Vec<(String, String)> {
             if !(0.0..=1.0).contains(max) {
                 problems.push((format!("{field}.max"), format!("is a share of requests, from 0 to 1, got {max}")));
             }
-            if window.0.is_zero() {
+            if is_zero(window) {
                 problems.push((format!("{field}.window"), "must be longer than zero".to_owned()));
             }
         }
@@ -548,13 +446,17 @@ fn probe_problems(probe: &Probe, field: &str) -> Vec<(String, String)> {
     problems
 }
 
-fn fault_problems(spec: &FaultSpec, field: &str, topology: TopologySpec, target: TargetKind) -> Vec<(String, String)> {
-    let fault = Fault::from(spec);
+/// A fixed timing of zero; a relative one never is, as the settings it names are positive.
+fn is_zero(timing: &Timing) -> bool {
+    timing.known().is_some_and(|value| value.is_zero())
+}
+
+fn fault_problems(fault: &Fault, field: &str, topology: Topology, target: TargetKind) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     if target == TargetKind::Remote && !fault.works_remotely() {
         problems.push((field.to_owned(), format!("{fault} needs the local stack; it cannot run against --target-url")));
-    } else if target == TargetKind::LocalStack && !fault.runs_in(topology.into()) {
-        let needed = TopologySpec::from(fault.topology()).name();
+    } else if target == TargetKind::LocalStack && !fault.runs_in(topology) {
+        let needed = fault.topology().name();
         problems.push((field.to_owned(), format!("{fault} needs stack.topology = \"{needed}\"")));
     }
     problems

@@ -55,10 +55,57 @@ pub enum ActivityStatus {
     Failed,
 }
 
+/// What an activity did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ActivityKind {
+    /// Readied the target for a fault before the method.
+    #[serde(rename = "prepare")]
+    Prepare,
+    #[serde(rename = "inject")]
+    Inject,
+    #[serde(rename = "heal")]
+    Heal,
+    /// A heal of a fault the experiment left active, after its rollbacks.
+    #[serde(rename = "heal (safety net)")]
+    HealSafetyNet,
+    #[serde(rename = "wait")]
+    Wait,
+    #[serde(rename = "probe")]
+    Probe,
+    /// Toxiproxy's `POST /reset`.
+    #[serde(rename = "reset-proxy")]
+    ResetProxy,
+    /// The local stack's containers were checked for kills and restarts.
+    #[serde(rename = "check")]
+    Check,
+}
+
+impl ActivityKind {
+    /// As the journal writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Prepare => "prepare",
+            Self::Inject => "inject",
+            Self::Heal => "heal",
+            Self::HealSafetyNet => "heal (safety net)",
+            Self::Wait => "wait",
+            Self::Probe => "probe",
+            Self::ResetProxy => "reset-proxy",
+            Self::Check => "check",
+        }
+    }
+}
+
+impl std::fmt::Display for ActivityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One step of the method or one rollback.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Activity {
-    pub kind: String,
+    pub kind: ActivityKind,
     pub name: String,
     pub status: ActivityStatus,
     #[serde(rename = "start_ms", serialize_with = "millis")]
@@ -79,6 +126,8 @@ pub struct Journal {
     pub source: String,
     /// "local stack" or the target URL.
     pub target: String,
+    /// The backend's timeouts that the experiment's relative timings were resolved against.
+    pub timeouts: Option<e2e::Timeouts>,
     pub start: Timestamp,
     pub end: Timestamp,
     #[serde(rename = "duration_ms", serialize_with = "millis")]

@@ -156,10 +156,23 @@ async fn run(files: &[PathBuf], target: &TargetArgs) -> ExitCode {
     let remote = target.remote();
     let kind = if remote.is_some() { TargetKind::Remote } else { TargetKind::LocalStack };
     // Every file is validated before anything starts.
-    let experiments = match load(files, kind) {
+    let mut experiments = match load(files, kind) {
         Ok(experiments) => experiments,
         Err(problems) => return invalid(&problems),
     };
+    // A deployed backend's timeouts decide what relative timings mean: without them, an
+    // experiment written for the backend's own timeouts would judge the target by the wrong ones.
+    if let Some(spec) = &remote
+        && experiments.iter().any(|(_, experiment)| experiment.is_relative())
+    {
+        match Environment::remote(spec).timeouts().await {
+            Ok(timeouts) => experiments.iter_mut().for_each(|(_, experiment)| experiment.resolve(&timeouts)),
+            Err(error) => {
+                eprintln!("chaos: {error}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    }
 
     let (interrupt_tx, interrupt) = watch::channel(false);
     tokio::spawn(async move {

@@ -48,9 +48,9 @@ pub fn judge_http(probe: &Probe, status: Option<u16>, body: &Value, latency: Dur
         }
     }
     if let Some(max) = max_latency
-        && latency > max.0
+        && latency > max.get()
     {
-        problems.push(format!("took {}, at most {} allowed", millis(latency), millis(max.0)));
+        problems.push(format!("took {}, at most {} allowed", millis(latency), millis(max.get())));
     }
     if problems.is_empty() {
         (true, format!("status {status} in {}", millis(latency)))
@@ -110,10 +110,10 @@ impl Prober<'_> {
                 }
             }
             Probe::Latency { percentile, max, window, .. } => {
-                judge_latency(*percentile, max.0, &self.load.recent(window.0, self.started.elapsed()))
+                judge_latency(*percentile, max.get(), &self.load.recent(window.get(), self.started.elapsed()))
             }
             Probe::ErrorRate { max, window, .. } => {
-                judge_error_rate(*max, &self.load.recent(window.0, self.started.elapsed()))
+                judge_error_rate(*max, &self.load.recent(window.get(), self.started.elapsed()))
             }
         };
         ProbeOutcome { name: probe.name().to_owned(), tolerance_met, observed, took: None }
@@ -145,7 +145,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::experiment::HumanDuration;
+    use e2e::Timing;
 
     fn http(status: Option<u16>, json: &[(&str, Value)], max_latency_ms: Option<u64>) -> Probe {
         Probe::Http {
@@ -153,7 +153,7 @@ mod tests {
             path: "/health".to_owned(),
             status,
             json: json.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<BTreeMap<_, _>>(),
-            max_latency: max_latency_ms.map(|ms| HumanDuration(Duration::from_millis(ms))),
+            max_latency: max_latency_ms.map(|ms| Timing::fixed(Duration::from_millis(ms))),
         }
     }
 

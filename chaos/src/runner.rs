@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use tokio::sync::watch;
 
 use crate::environment::Environment;
-use crate::experiment::{Experiment, FaultSpec, Rollback, SteadyState, Step};
-use crate::journal::{Activity, ActivityStatus, Journal, Status, SteadyStateOutcome, SteadyStates};
+use crate::experiment::{Experiment, Rollback, SteadyState, Step};
+use crate::journal::{Activity, ActivityKind, ActivityStatus, Journal, Status, SteadyStateOutcome, SteadyStates};
 use crate::load::Load;
 use crate::monitor::{HealthMonitor, MemoryMonitor};
 use crate::probe::Prober;
@@ -23,7 +23,7 @@ struct Run<'a> {
     started: Instant,
     progress: &'a Progress,
     /// Faults injected and not yet healed, with their window in `windows`.
-    active: Vec<(FaultSpec, usize)>,
+    active: Vec<(Fault, usize)>,
     windows: Vec<FaultWindow>,
     activities: Vec<Activity>,
     deviated: bool,
@@ -52,7 +52,7 @@ impl Run<'_> {
                         Err(error) => Err(error),
                     };
                     done.push(self.activity(
-                        "reset-proxy",
+                        ActivityKind::ResetProxy,
                         "toxiproxy reset".to_owned(),
                         begun,
                         result.err().map(|e| e.to_string()),
@@ -63,36 +63,35 @@ impl Run<'_> {
         // Whatever the experiment says, nothing stays broken.
         while let Some((spec, _)) = self.active.last().cloned() {
             let mut activity = self.heal(&spec).await;
-            "heal (safety net)".clone_into(&mut activity.kind);
+            activity.kind = ActivityKind::HealSafetyNet;
             done.push(activity);
         }
         done
     }
 
-    async fn inject(&mut self, spec: &FaultSpec) -> Activity {
-        let fault = Fault::from(spec);
+    async fn inject(&mut self, fault: &Fault) -> Activity {
         self.progress.phase(&format!("injecting {fault}"));
         let start = self.started.elapsed();
         // Recorded as active before the call, so that an interruption mid-way still heals it.
         self.windows.push(FaultWindow { fault: fault.to_string(), requested: start, start, end: None });
         let window = self.windows.len() - 1;
-        self.active.push((spec.clone(), window));
-        let result = self.environment.inject(&fault).await;
+        self.active.push((fault.clone(), window));
+        let result = fault.inject(self.environment.place()).await;
         self.windows[window].start = self.started.elapsed();
-        self.activity("inject", fault.to_string(), start, result.err().map(|error| error.to_string()))
+        self.activity(ActivityKind::Inject, fault.to_string(), start, result.err().map(|error| error.to_string()))
     }
 
     /// Readies the target for every fault of the method, so that each injection takes effect at
     /// once (the IP filter's sidecar takes about a second to start). Only failures are recorded.
-    async fn prepare(&mut self, specs: impl Iterator<Item = &FaultSpec>) {
-        let mut prepared: Vec<Fault> = Vec::new();
-        for fault in specs.map(Fault::from) {
+    async fn prepare(&mut self, faults: impl Iterator<Item = &Fault>) {
+        let mut prepared: Vec<&Fault> = Vec::new();
+        for fault in faults {
             if prepared.contains(&fault) {
                 continue;
             }
             let start = self.started.elapsed();
-            if let Err(error) = self.environment.prepare(&fault).await {
-                let activity = self.activity("prepare", fault.to_string(), start, Some(error.to_string()));
+            if let Err(error) = fault.prepare(self.environment.place()).await {
+                let activity = self.activity(ActivityKind::Prepare, fault.to_string(), start, Some(error.to_string()));
                 self.activities.push(activity);
                 return;
             }
@@ -100,16 +99,15 @@ impl Run<'_> {
         }
     }
 
-    async fn heal(&mut self, spec: &FaultSpec) -> Activity {
-        let fault = Fault::from(spec);
+    async fn heal(&mut self, fault: &Fault) -> Activity {
         self.progress.phase(&format!("healing {fault}"));
         let start = self.started.elapsed();
-        let result = self.environment.heal(&fault).await;
-        if let Some(position) = self.active.iter().position(|(active, _)| active == spec) {
+        let result = fault.heal(self.environment.place()).await;
+        if let Some(position) = self.active.iter().position(|(active, _)| active == fault) {
             let (_, window) = self.active.remove(position);
             self.windows[window].end = Some(self.started.elapsed());
         }
-        self.activity("heal", fault.to_string(), start, result.err().map(|error| error.to_string()))
+        self.activity(ActivityKind::Heal, fault.to_string(), start, result.err().map(|error| error.to_string()))
     }
 
     /// An out-of-memory kill or a restart is a failure whatever the probes saw; it is recorded
@@ -117,17 +115,17 @@ impl Run<'_> {
     async fn containers_survived(&mut self) -> bool {
         let start = self.started.elapsed();
         let Err(error) = self.environment.check_containers().await else { return true };
-        let activity = self.activity("check", "containers".to_owned(), start, Some(error.to_string()));
+        let activity = self.activity(ActivityKind::Check, "containers".to_owned(), start, Some(error.to_string()));
         self.activities.push(activity);
         false
     }
 
-    fn activity(&mut self, kind: &str, name: String, start: Duration, error: Option<String>) -> Activity {
+    fn activity(&mut self, kind: ActivityKind, name: String, start: Duration, error: Option<String>) -> Activity {
         if error.is_some() {
             self.failed = true;
         }
         let status = if error.is_some() { ActivityStatus::Failed } else { ActivityStatus::Succeeded };
-        Activity { kind: kind.to_owned(), name, status, start, end: self.started.elapsed(), probe: None, error }
+        Activity { kind, name, status, start, end: self.started.elapsed(), probe: None, error }
     }
 
     async fn step(&mut self, step: &Step, prober: &Prober<'_>) {
@@ -135,22 +133,22 @@ impl Run<'_> {
             Step::Inject { fault } => self.inject(fault).await,
             Step::Heal { fault } => self.heal(fault).await,
             Step::Wait { duration } => {
-                self.progress.phase(&format!("waiting {}", humantime::format_duration(duration.0)));
+                self.progress.phase(&format!("waiting {duration}"));
                 let start = self.started.elapsed();
-                tokio::time::sleep(duration.0).await;
-                self.activity("wait", humantime::format_duration(duration.0).to_string(), start, None)
+                tokio::time::sleep(duration.get()).await;
+                self.activity(ActivityKind::Wait, duration.to_string(), start, None)
             }
             Step::Probe { probe, within } => {
                 self.progress.phase(&format!("probing: {}", probe.name()));
                 let start = self.started.elapsed();
                 let outcome = match within {
-                    Some(within) => prober.poll(probe, within.0).await,
+                    Some(within) => prober.poll(probe, within.get()).await,
                     None => prober.check(probe).await,
                 };
                 self.deviated |= !outcome.tolerance_met;
                 let status = if outcome.tolerance_met { ActivityStatus::Succeeded } else { ActivityStatus::Deviated };
                 Activity {
-                    kind: "probe".to_owned(),
+                    kind: ActivityKind::Probe,
                     name: probe.name().to_owned(),
                     status,
                     start,
@@ -204,6 +202,7 @@ pub async fn run(
     progress: &Progress,
 ) -> Journal {
     let start = Timestamp::now();
+    let timeouts = environment.timeouts().await.ok();
     let started = Instant::now();
     let base_url = environment.backend_url().to_owned();
     let backend = BackendClient::with_timeout(&base_url, Duration::from_secs(30));
@@ -231,7 +230,7 @@ pub async fn run(
                 return;
             }
             progress.phase("warming up");
-            tokio::time::sleep(experiment.load.warmup.0).await;
+            tokio::time::sleep(experiment.load.warmup.get()).await;
             progress.phase("checking the steady state");
             let outcome = steady_state(&prober, &experiment.steady_state).await;
             let met = outcome.steady_state_met;
@@ -270,7 +269,8 @@ pub async fn run(
         progress.phase("waiting for the steady state to come back");
         let recovery = &experiment.recovery;
         let outcome =
-            recovered_steady_state(&prober, &experiment.steady_state, recovery.timeout.0, recovery.observe.0).await;
+            recovered_steady_state(&prober, &experiment.steady_state, recovery.timeout.get(), recovery.observe.get())
+                .await;
         run.deviated |= !outcome.steady_state_met;
         Some(outcome)
     } else {
@@ -292,6 +292,7 @@ pub async fn run(
         experiment: experiment.clone(),
         source: source.to_owned(),
         target: environment.describe(),
+        timeouts,
         start,
         end: Timestamp::now(),
         duration,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use gift_genie_settings::Settings;
+
+use crate::timing::{Setting, Timeouts};
 use serde_json::{Value, json};
 use testcontainers::Image;
 use testcontainers::core::{ContainerPort, WaitFor};
@@ -113,10 +115,6 @@ impl BackendConfig {
         self.with_duration(CONNECT_TIMEOUT, value)
     }
 
-    pub(crate) fn with_redis_url(&self, url: &str) -> Self {
-        self.clone().set("REDIS_URL", url)
-    }
-
     /// The environment the backend container gets.
     pub(crate) fn env(&self) -> &BTreeMap<String, String> {
         &self.env
@@ -157,7 +155,12 @@ impl BackendConfig {
     /// The longest the breaker's probe can take to notice that Redis is back: one interval, then
     /// a connect and a PING.
     pub fn recovery_bound(&self) -> Duration {
-        self.probe_interval() + self.connect_timeout() + self.operation_timeout()
+        self.timeouts().get(Setting::RecoveryBound)
+    }
+
+    /// The timeouts that experiments' relative timings follow.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts::of(&self.valid())
     }
 }
 
@@ -194,7 +197,12 @@ impl Metrics {
 
     /// The value of one series; 0 when it has not been reported yet, as for a counter never hit.
     pub fn value(&self, series: &str) -> f64 {
-        self.0.get(series).copied().unwrap_or(0.0)
+        self.get(series).unwrap_or(0.0)
+    }
+
+    /// The value of one series, if it was reported.
+    pub fn get(&self, series: &str) -> Option<f64> {
+        self.0.get(series).copied()
     }
 }
 

@@ -3,9 +3,10 @@
 //! grace period, as a platform stops a container.
 
 use std::fmt;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bollard::models::ContainerUpdateBody;
+use bollard::models::{ContainerStateStatusEnum, ContainerUpdateBody};
 use bollard::query_parameters::{StatsOptions, StopContainerOptions};
 use futures_util::StreamExt as _;
 
@@ -17,7 +18,7 @@ use crate::error::{Error, Result};
 pub struct ContainerState {
     /// The stack's name for it: `redis`, `toxiproxy`, `backend-0`.
     pub name: String,
-    pub status: String,
+    pub status: ContainerStateStatusEnum,
     pub oom_killed: bool,
     pub exit_code: i64,
     pub restart_count: i64,
@@ -30,7 +31,7 @@ impl fmt::Display for ContainerState {
         if self.oom_killed {
             f.write_str(", killed for lack of memory (OOMKilled)")?;
         }
-        if self.status != "running" {
+        if self.status != ContainerStateStatusEnum::RUNNING {
             write!(f, ", exit code {}", self.exit_code)?;
         }
         if self.restart_count > 0 {
@@ -45,12 +46,41 @@ pub async fn state(name: &str, id: &str) -> Result<ContainerState> {
     let state = details.state.unwrap_or_default();
     Ok(ContainerState {
         name: name.to_owned(),
-        status: state.status.map_or_else(|| "unknown".to_owned(), |status| status.to_string()),
+        status: state.status.unwrap_or(ContainerStateStatusEnum::EMPTY),
         oom_killed: state.oom_killed.unwrap_or(false),
         exit_code: state.exit_code.unwrap_or_default(),
         restart_count: details.restart_count.unwrap_or_default(),
         started_at: state.started_at.unwrap_or_default(),
     })
+}
+
+/// What a stack expects of one of its containers: running since it last started, or stopped on
+/// purpose. A kill for lack of memory, a restart, or an exit the stack did not ask for is a
+/// failure.
+#[derive(Debug, Default)]
+pub struct Expected(Mutex<(String, bool)>);
+
+impl Expected {
+    /// Running, since the start `state` shows.
+    pub(crate) fn running(state: &ContainerState) -> Self {
+        Self(Mutex::new((state.started_at.clone(), false)))
+    }
+
+    pub(crate) fn started(&self, state: &ContainerState) {
+        *self.0.lock().expect("expectation lock") = (state.started_at.clone(), false);
+    }
+
+    pub(crate) fn stopped_on_purpose(&self) {
+        self.0.lock().expect("expectation lock").1 = true;
+    }
+
+    /// True when `state` is a failure: a kill for lack of memory, a restart, or not running
+    /// since the expected start without having been stopped on purpose.
+    pub fn is_failure(&self, state: &ContainerState) -> bool {
+        let (started_at, stopped_on_purpose) = self.0.lock().expect("expectation lock").clone();
+        let running_as_expected = state.status == ContainerStateStatusEnum::RUNNING && state.started_at == started_at;
+        state.oom_killed || state.restart_count > 0 || !(running_as_expected || stopped_on_purpose)
+    }
 }
 
 /// The memory limit in bytes and the CPU limit in billionths of a CPU a container runs with.

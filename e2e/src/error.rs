@@ -26,6 +26,18 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<testkit::wait::NotDone> for Error {
+    fn from(error: testkit::wait::NotDone) -> Self {
+        Self::Setup(error.to_string())
+    }
+}
+
+impl From<testkit::cluster::ShapeError> for Error {
+    fn from(error: testkit::cluster::ShapeError) -> Self {
+        Self::Setup(error.0)
+    }
+}
+
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();

@@ -5,11 +5,12 @@
 //! - [`raw_http`]: HTTP written by hand, byte for byte, for clients a library would smooth over;
 //! - [`hostile`]: loads of such clients (hang-ups, slow heads, invented methods, oversized bodies);
 //! - [`net`]: an echo server and round trips through whatever stands in front of it;
-//! - `redis` (feature `redis`): `redis-server` processes on loopback, a Redis Cluster of them,
-//!   and the cluster-forming steps that e2e's containers share.
+//! - [`cluster`]: forming a Redis Cluster of any nodes that run `redis-cli`, and reading its shape;
+//! - `redis` (feature `redis`): `redis-server` processes on loopback, and a cluster of them.
 //!
 //! It knows nothing of the backend or of Docker.
 
+pub mod cluster;
 pub mod hostile;
 pub mod net;
 pub mod raw_http;

@@ -68,7 +68,7 @@ fn a_minimal_experiment_is_valid_with_defaults_filled_in() {
     let experiment = Experiment::parse("exp.toml", VALID, TargetKind::LocalStack).unwrap();
     assert_eq!(experiment.load.path, "/health");
     assert_eq!((experiment.load.rate, experiment.load.concurrency), (10, 4));
-    assert_eq!(experiment.recovery.timeout.0.as_secs(), 30);
+    assert_eq!(experiment.recovery.timeout.get().as_secs(), 30);
 }
 
 #[rstest]

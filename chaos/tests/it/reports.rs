@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chaos::experiment::{Experiment, TargetKind};
-use chaos::journal::{Activity, ActivityStatus, Journal, Status, SteadyStateOutcome, SteadyStates};
+use chaos::journal::{Activity, ActivityKind, ActivityStatus, Journal, Status, SteadyStateOutcome, SteadyStates};
 use chaos::probe::ProbeOutcome;
 use chaos::report;
 use chaos::stats::measure;
@@ -46,7 +46,8 @@ fn journal(held: bool) -> Journal {
         runner: "gift-genie chaos 0.0.0".to_owned(),
         experiment,
         source: "tests/fixtures/short-partition.toml".to_owned(),
-        target: "local stack (ThroughProxy, network gift-genie-e2e-1-abc)".to_owned(),
+        target: "local stack (through-proxy, network gift-genie-e2e-1-abc)".to_owned(),
+        timeouts: Some(experiment_timeouts()),
         start: "2026-11-27T09:00:00Z".parse().unwrap(),
         end: "2026-11-27T09:00:08Z".parse().unwrap(),
         duration: ms(8000),
@@ -63,7 +64,7 @@ fn journal(held: bool) -> Journal {
         },
         run: vec![
             Activity {
-                kind: "inject".to_owned(),
+                kind: ActivityKind::Inject,
                 name: "partition".to_owned(),
                 status: ActivityStatus::Succeeded,
                 start: ms(2000),
@@ -72,7 +73,7 @@ fn journal(held: bool) -> Journal {
                 error: None,
             },
             Activity {
-                kind: "probe".to_owned(),
+                kind: ActivityKind::Probe,
                 name: "health reports redis disconnected".to_owned(),
                 status: ActivityStatus::Succeeded,
                 start: ms(2010),
@@ -85,6 +86,11 @@ fn journal(held: bool) -> Journal {
         measurements,
         timeline: Timeline { duration: ms(8000), faults, health, samples, memory: memory() },
     }
+}
+
+/// The fast test timeouts the local stack runs with.
+fn experiment_timeouts() -> e2e::Timeouts {
+    e2e::BackendConfig::fast().timeouts()
 }
 
 /// The backend's memory every 500 ms: 40 MiB, climbing during the fault, settling after it.

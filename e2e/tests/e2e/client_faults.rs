@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use e2e::faults::kinds::*;
 use e2e::{BackendConfig, ContainerLimits, Fault, Stack, StackOptions};
 use rstest::rstest;
 
@@ -38,10 +39,10 @@ fn p99(mut latencies: Vec<Duration>) -> Duration {
 }
 
 #[rstest]
-#[case::a_burst_whose_clients_hang_up(Fault::HangUpBurst { clients: 100 })]
-#[case::slow_clients(Fault::SlowClients { connections: 200 })]
-#[case::invented_methods(Fault::MethodFlood { requests: 1000 })]
-#[case::oversized_bodies(Fault::OversizedBodies { requests: 40, bytes: 2 * 1024 * 1024 })]
+#[case::a_burst_whose_clients_hang_up(Fault::from(HangUpBurst { clients: 100 }))]
+#[case::slow_clients(Fault::from(SlowClients { connections: 200 }))]
+#[case::invented_methods(Fault::from(MethodFlood { requests: 1000 }))]
+#[case::oversized_bodies(Fault::from(OversizedBodies { requests: 40, bytes: 2 * 1024 * 1024 }))]
 #[tokio::test(flavor = "multi_thread")]
 async fn during_a_client_fault_health_stays_fast_and_no_container_dies(#[case] fault: Fault) {
     let stack = stack(unlimited()).await;
@@ -55,7 +56,7 @@ async fn during_a_client_fault_health_stays_fast_and_no_container_dies(#[case] f
     // other clients do.
     let p99 = p99(latencies);
     assert!(p99 < config.operation_timeout(), "{fault}: /health p99 {p99:?} over {:?}", config.operation_timeout());
-    let outcome = stack.client_loads().outcome(&fault.to_string()).unwrap();
+    let outcome = stack.client_loads().outcome(&fault).unwrap();
     assert!(outcome.sent > 0, "{fault} sent nothing: {outcome:?}");
     stack.check_containers().await.unwrap();
 }
@@ -65,7 +66,7 @@ async fn after_a_registration_burst_the_backends_memory_settles_under_64_mib() {
     let stack = stack(unlimited()).await;
     // A burst as users make one: half the clients hang up while their hashes run, half wait for
     // their answers.
-    let burst = Fault::HangUpBurst { clients: 100 };
+    let burst = Fault::from(HangUpBurst { clients: 100 });
     burst.inject(&stack).await.unwrap();
     let patient = futures_util::future::join_all(
         (0..100).map(|_| async { stack.backend().register(&crate::support::email("burst")).await.map(|a| a.status) }),
@@ -97,12 +98,12 @@ async fn sigterm_during_slow_clients_stops_the_container_within_the_shutdown_tim
     // Slow heads are never cut by the header timeout here: only the shutdown can end them.
     let backend = BackendConfig::fast().set("SHUTDOWN_TIMEOUT", "2s").set("HTTP_HEADER_READ_TIMEOUT", "1h");
     let stack = stack(StackOptions::default().backend(backend)).await;
-    let slow = Fault::SlowClients { connections: 100 };
+    let slow = Fault::from(SlowClients { connections: 100 });
     slow.inject(&stack).await.unwrap();
     poll_until(
         "the slow clients are connected",
         Duration::from_secs(10),
-        || async { stack.client_loads().outcome(&slow.to_string()).unwrap().sent },
+        || async { stack.client_loads().outcome(&slow).unwrap().sent },
         |sent| *sent >= 100,
     )
     .await;
@@ -118,12 +119,12 @@ async fn the_metrics_scrape_stays_small_after_a_method_flood() {
     let stack = stack(StackOptions::default()).await;
     let scrape = || async { stack.backend().get("/metrics").await.unwrap().body.as_str().unwrap_or_default().len() };
     let before = scrape().await;
-    let flood = Fault::MethodFlood { requests: 2000 };
+    let flood = Fault::from(MethodFlood { requests: 2000 });
     flood.inject(&stack).await.unwrap();
     let (outcome, _) = poll_until(
         "the flood is answered",
-        e2e::client_faults::MAX_LOAD_TIME,
-        || async { stack.client_loads().outcome(&flood.to_string()).unwrap() },
+        e2e::MAX_LOAD_TIME,
+        || async { stack.client_loads().outcome(&flood).unwrap() },
         |outcome| outcome.done,
     )
     .await;
@@ -137,12 +138,12 @@ async fn the_metrics_scrape_stays_small_after_a_method_flood() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_oversized_body_gets_its_413() {
     let stack = stack(unlimited()).await;
-    let bodies = Fault::OversizedBodies { requests: 100, bytes: 2 * 1024 * 1024 };
+    let bodies = Fault::from(OversizedBodies { requests: 100, bytes: 2 * 1024 * 1024 });
     bodies.inject(&stack).await.unwrap();
     let (outcome, _) = poll_until(
         "every body is answered",
-        e2e::client_faults::MAX_LOAD_TIME,
-        || async { stack.client_loads().outcome(&bodies.to_string()).unwrap() },
+        e2e::MAX_LOAD_TIME,
+        || async { stack.client_loads().outcome(&bodies).unwrap() },
         |outcome| outcome.done,
     )
     .await;

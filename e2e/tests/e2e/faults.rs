@@ -2,20 +2,21 @@
 
 use std::time::Duration;
 
+use e2e::faults::kinds::*;
 use e2e::{Fault, StackOptions};
 use rstest::rstest;
 
 use crate::support::{MARGIN, connected, email, health, poll_until, stack};
 
 #[rstest]
-#[case::partition(Fault::Partition)]
-#[case::blackhole(Fault::Blackhole)]
-#[case::ip_filter(Fault::IpFilter)]
-#[case::latency_over_the_timeout(Fault::Latency(Duration::from_secs(2)))]
-#[case::slow_close(Fault::SlowClose(Duration::from_millis(500)))]
-#[case::bandwidth(Fault::Bandwidth(1))]
-#[case::reset_peer(Fault::ResetPeer(Duration::ZERO))]
-#[case::redis_restart(Fault::RedisRestart)]
+#[case::partition(Fault::from(Partition {}))]
+#[case::blackhole(Fault::from(Blackhole {}))]
+#[case::ip_filter(Fault::from(IpFilter {}))]
+#[case::latency_over_the_timeout(Fault::from(Latency::of(Duration::from_secs(2))))]
+#[case::slow_close(Fault::from(SlowClose::of(Duration::from_millis(500))))]
+#[case::bandwidth(Fault::from(Bandwidth { rate: 1 }))]
+#[case::reset_peer(Fault::from(ResetPeer::of(Duration::ZERO)))]
+#[case::redis_restart(Fault::from(RedisRestart {}))]
 #[tokio::test(flavor = "multi_thread")]
 async fn under_every_fault_requests_answer_in_bounded_time_and_the_service_recovers(#[case] fault: Fault) {
     let stack = stack(StackOptions::default().topology(fault.topology())).await;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use e2e::faults::kinds::*;
 use e2e::stack::REDIS_PROXY;
 use e2e::{Fault, StackOptions, Toxic};
 use testcontainers_toxiproxy::ToxicKind;
@@ -13,8 +14,8 @@ use crate::support::stack;
 #[traced_test]
 async fn the_harness_logs_each_stack_and_each_fault() {
     let stack = stack(StackOptions::default()).await;
-    Fault::Partition.inject(&stack).await.unwrap();
-    Fault::Partition.heal(&stack).await.unwrap();
+    Fault::from(Partition {}).inject(&stack).await.unwrap();
+    Fault::from(Partition {}).heal(&stack).await.unwrap();
     assert!(logs_contain("starting stack"));
     assert!(logs_contain("injected fault: partition"));
     assert!(logs_contain("healed fault: partition"));

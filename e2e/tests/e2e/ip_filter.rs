@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use e2e::faults::kinds::*;
 use e2e::{BackendConfig, Fault, StackOptions, Topology};
 
 use crate::support::{MARGIN, connected, email, health, poll_until, stack};
@@ -13,7 +14,7 @@ async fn an_ip_filter_makes_connects_time_out_and_the_breaker_fails_fast_until_i
     let stack = stack(StackOptions::default().topology(Topology::Direct).backend(config.clone())).await;
     assert!(connected(&health(&stack).await));
 
-    Fault::IpFilter.inject(&stack).await.unwrap();
+    Fault::from(IpFilter {}).inject(&stack).await.unwrap();
     // Three failures open the breaker: the pooled connection's PING times out, then two connects do.
     for attempt in 1..=3 {
         let answer = stack.backend().health().await.unwrap();
@@ -47,7 +48,7 @@ async fn an_ip_filter_makes_connects_time_out_and_the_breaker_fails_fast_until_i
     assert_eq!(register.status, 503, "{:?}", register.body);
     assert!(register.elapsed < config.connect_timeout(), "{:?}", register.elapsed);
 
-    Fault::IpFilter.heal(&stack).await.unwrap();
+    Fault::from(IpFilter {}).heal(&stack).await.unwrap();
     poll_until("health reconnects", config.recovery_bound() + MARGIN, || health(&stack), connected).await;
     assert_eq!(stack.backend().register(&email("filtered")).await.unwrap().status, 201);
 }

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use e2e::faults::kinds::*;
 use e2e::{Fault, StackOptions};
 
 use crate::support::{MARGIN, connected, email, health, poll_until, stack};
@@ -8,7 +9,7 @@ use crate::support::{MARGIN, connected, email, health, poll_until, stack};
 async fn latency_under_the_timeout_slows_answers_but_causes_no_errors() {
     let stack = stack(StackOptions::default()).await;
     let latency = stack.config().operation_timeout() / 4;
-    Fault::Latency(latency).inject(&stack).await.unwrap();
+    Fault::from(Latency::of(latency)).inject(&stack).await.unwrap();
 
     for _ in 0..3 {
         let answer = stack.backend().health().await.unwrap();
@@ -25,7 +26,7 @@ async fn latency_over_the_timeout_gives_bounded_503s_then_recovers() {
     let stack = stack(StackOptions::default()).await;
     let config = stack.config().clone();
     let latency = config.operation_timeout() * 2;
-    Fault::Latency(latency).inject(&stack).await.unwrap();
+    Fault::from(Latency::of(latency)).inject(&stack).await.unwrap();
 
     for _ in 0..2 {
         let answer = stack.backend().health().await.unwrap();
@@ -33,7 +34,7 @@ async fn latency_over_the_timeout_gives_bounded_503s_then_recovers() {
         assert!(answer.elapsed < config.operation_timeout() + MARGIN, "{:?}", answer.elapsed);
     }
 
-    Fault::Latency(latency).heal(&stack).await.unwrap();
+    Fault::from(Latency::of(latency)).heal(&stack).await.unwrap();
     poll_until(
         "health reconnects",
         config.recovery_bound() + MARGIN + Duration::from_secs(1),

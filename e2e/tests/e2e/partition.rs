@@ -1,3 +1,4 @@
+use e2e::faults::kinds::*;
 use e2e::{Fault, StackOptions};
 
 use crate::support::{MARGIN, connected, disconnected, email, health, poll_until, stack};
@@ -8,7 +9,7 @@ async fn a_partition_turns_health_disconnected_quickly_and_recovers_without_a_re
     let config = stack.config().clone();
     assert!(connected(&health(&stack).await));
 
-    Fault::Partition.inject(&stack).await.unwrap();
+    Fault::from(Partition {}).inject(&stack).await.unwrap();
     let (_, noticed) =
         poll_until("health turns disconnected", config.operation_timeout() + MARGIN, || health(&stack), disconnected)
             .await;
@@ -19,7 +20,7 @@ async fn a_partition_turns_health_disconnected_quickly_and_recovers_without_a_re
     assert_eq!(refused.field("error"), "redis_unavailable");
     assert!(refused.elapsed < config.operation_timeout() + MARGIN, "{:?}", refused.elapsed);
 
-    Fault::Partition.heal(&stack).await.unwrap();
+    Fault::from(Partition {}).heal(&stack).await.unwrap();
     let (_, recovered) =
         poll_until("health reconnects", config.recovery_bound() + MARGIN, || health(&stack), connected).await;
     stack.note(format!("health connected {recovered:?} after the heal"));

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use e2e::faults::kinds::*;
 use e2e::{Fault, StackOptions};
 use futures_util::future::join_all;
 
@@ -10,7 +11,7 @@ async fn two_hundred_concurrent_requests_never_open_more_than_fifty_connections(
     let stack = stack(StackOptions::default()).await;
     let config = stack.config().clone();
     // Slow replies keep connections busy, so that the load really needs the whole pool.
-    Fault::Latency(Duration::from_millis(100)).inject(&stack).await.unwrap();
+    Fault::from(Latency::of(Duration::from_millis(100))).inject(&stack).await.unwrap();
 
     let load = join_all((0..200).map(|_| stack.backend().health()));
     let sampler = async {

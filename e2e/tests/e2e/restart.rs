@@ -1,3 +1,4 @@
+use e2e::faults::kinds::*;
 use e2e::{Fault, StackOptions};
 
 use crate::support::{MARGIN, connected, disconnected, email, health, poll_until, stack};
@@ -13,9 +14,9 @@ async fn after_a_redis_restart_the_backend_recovers_and_every_acknowledged_regis
         ids.push(created.field("id").as_str().unwrap().to_owned());
     }
 
-    Fault::RedisRestart.inject(&stack).await.unwrap();
+    Fault::from(RedisRestart {}).inject(&stack).await.unwrap();
     poll_until("health turns disconnected", config.operation_timeout() + MARGIN, || health(&stack), disconnected).await;
-    Fault::RedisRestart.heal(&stack).await.unwrap();
+    Fault::from(RedisRestart {}).heal(&stack).await.unwrap();
     poll_until("health reconnects", config.recovery_bound() + MARGIN, || health(&stack), connected).await;
 
     for id in &ids {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use e2e::shapes::CLUSTER_NODE_TIMEOUT;
+use e2e::faults::kinds::*;
+use e2e::redis::CLUSTER_NODE_TIMEOUT;
 use e2e::{BackendConfig, Fault, Stack, StackOptions, Topology};
 use futures_util::future::join_all;
 use rstest::rstest;
@@ -44,7 +45,7 @@ async fn after_a_failover_registrations_and_reads_work_within_the_recovery_bound
     let config = stack.config().clone();
     let before = registered(&stack, 5).await;
 
-    Fault::Failover.inject(&stack).await.unwrap();
+    Fault::from(Failover {}).inject(&stack).await.unwrap();
     let bound = config.recovery_bound() + config.operation_timeout() + MARGIN;
     let (_, took) = poll_until(
         "registrations succeed on the new primary",
@@ -55,9 +56,9 @@ async fn after_a_failover_registrations_and_reads_work_within_the_recovery_bound
     .await;
     stack.note(format!("registrations back {took:?} after the failover"));
     assert!(all_readable(&stack, &before).await, "accounts written before the failover were replicated");
-    assert_eq!(stack.proxied().name, "redis-b");
+    assert_eq!(stack.redis().pair().unwrap().primary().name, "redis-b");
 
-    Fault::Failover.heal(&stack).await.unwrap();
+    Fault::from(Failover {}).heal(&stack).await.unwrap();
     poll_until("and back after failing back", bound, || all_readable(&stack, &before), |ok| *ok).await;
     stack.check_containers().await.unwrap();
 }
@@ -93,7 +94,7 @@ async fn acknowledged_registrations_lost_across_a_failover(#[case] wait_replicas
     let stop = Arc::new(AtomicBool::new(false));
     let failover = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        Fault::Failover.inject(&stack).await.unwrap();
+        Fault::from(Failover {}).inject(&stack).await.unwrap();
         tokio::time::sleep(config.recovery_bound()).await;
         stop.store(true, Ordering::Relaxed);
     };
@@ -132,7 +133,7 @@ async fn a_lost_primary_is_ridden_out_once_the_cluster_promotes_its_replica() {
     let config = stack.config().clone();
     let before = registered(&stack, 10).await;
 
-    Fault::PrimaryLoss.inject(&stack).await.unwrap();
+    Fault::from(PrimaryLoss {}).inject(&stack).await.unwrap();
     // The cluster waits its node timeout, elects the replica; the backend's probe and its shard
     // map follow within a probe, a connect and an attempt.
     let bound = CLUSTER_NODE_TIMEOUT * 3 + config.recovery_bound() + MARGIN;
@@ -156,7 +157,7 @@ async fn a_lost_primary_is_ridden_out_once_the_cluster_promotes_its_replica() {
         assert!(read.elapsed < unhindered, "a read took {:?}, as if waiting on the dead node", read.elapsed);
     }
 
-    Fault::PrimaryLoss.heal(&stack).await.unwrap();
+    Fault::from(PrimaryLoss {}).heal(&stack).await.unwrap();
     stack.check_containers().await.unwrap();
 }
 
@@ -165,9 +166,9 @@ async fn a_filtered_shard_is_reported_degraded_and_the_other_shards_keep_answeri
     let stack = stack(options(Topology::Cluster)).await;
     let config = stack.config().clone();
     let ids = registered(&stack, 20).await;
-    Fault::ShardFilter.prepare(&stack).await.unwrap();
+    Fault::from(ShardFilter {}).prepare(&stack).await.unwrap();
 
-    Fault::ShardFilter.inject(&stack).await.unwrap();
+    Fault::from(ShardFilter {}).inject(&stack).await.unwrap();
     let health = stack.backend().health().await.unwrap();
     assert_eq!(health.status, 503);
     assert_eq!(health.field("redis_status"), "degraded", "{:?}", health.body);
@@ -195,7 +196,7 @@ async fn a_filtered_shard_is_reported_degraded_and_the_other_shards_keep_answeri
         ids.len()
     );
 
-    Fault::ShardFilter.heal(&stack).await.unwrap();
+    Fault::from(ShardFilter {}).heal(&stack).await.unwrap();
     poll_until(
         "every account answers again",
         config.recovery_bound() + MARGIN,
@@ -230,13 +231,13 @@ async fn moving_slots_under_load_costs_no_request() {
         }
     };
     let reshard = async {
-        Fault::Reshard { slots: 2000 }.inject(&stack).await.unwrap();
+        Fault::from(Reshard { slots: 2000 }).inject(&stack).await.unwrap();
         moving.store(false, Ordering::Relaxed);
     };
     let ((reads, failures), ()) = tokio::join!(reads, reshard);
     assert!(reads > ids.len(), "reads ran while the slots moved");
     assert!(failures.is_empty(), "{} of {reads} reads failed while 2000 slots moved: {failures:?}", failures.len());
-    Fault::Reshard { slots: 2000 }.heal(&stack).await.unwrap();
+    Fault::from(Reshard { slots: 2000 }).heal(&stack).await.unwrap();
     assert!(all_readable(&stack, &ids).await);
 }
 

@@ -1,9 +1,8 @@
-//! Redis for tests that run without Docker: `redis-server` processes on loopback ([`server`]), a
-//! Redis Cluster of them, and the cluster-forming steps ([`cluster`]) that e2e's containers share
-//! through [`cluster::Node`].
+//! Redis for tests that run without Docker: `redis-server` processes on loopback, and a Redis
+//! Cluster of them formed with [`crate::cluster`].
 
-pub mod cluster;
+mod local_cluster;
 mod server;
 
-pub use cluster::{LocalCluster, Node, SlotRange};
+pub use local_cluster::LocalCluster;
 pub use server::{AdminError, RedisServer};

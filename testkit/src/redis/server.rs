@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::cluster::{Node, ShapeError};
+use crate::cluster::{Node, ShapeError};
 use crate::wait::NotDone;
 
 pub struct RedisServer {

@@ -1,10 +1,9 @@
 //! Forming a Redis Cluster and reading its shape, for any nodes that can run `redis-cli`: host
-//! processes here, containers in e2e. Three primaries, each with a replica, as Scaleway's cluster
-//! mode runs them.
+//! processes (`redis::LocalCluster`), or containers in e2e. Three primaries, each with a replica,
+//! as Scaleway's cluster mode runs them.
 
 use std::time::Duration;
 
-use super::RedisServer;
 use crate::wait::{self, NotDone};
 
 /// How long forming a cluster, or any other step of a harness, may take.
@@ -151,58 +150,6 @@ pub async fn reshard<N: Node>(seed: &N, from: &N, to: &N, count: u32) -> Result<
         "--cluster-yes",
     ];
     seed.redis_cli(&args).await.map(drop)
-}
-
-/// A cluster of `redis-server` processes on loopback.
-pub struct LocalCluster {
-    /// Primaries first, then their replicas, in the order `redis-cli --cluster create` paired them.
-    pub nodes: Vec<RedisServer>,
-}
-
-impl LocalCluster {
-    /// A six-node cluster whose replicas take over a primary silent for `node_timeout`.
-    pub async fn start(node_timeout: Duration) -> Self {
-        let args = server_args(node_timeout);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut nodes = Vec::new();
-        for _ in 0..6 {
-            nodes.push(RedisServer::start_on(free_cluster_port(), &args).await);
-        }
-        form(&nodes).await.unwrap_or_else(|error| panic!("the cluster did not form: {error}"));
-        Self { nodes }
-    }
-
-    /// `REDIS_URL` for the backend: two seed nodes.
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{},redis://127.0.0.1:{}", self.nodes[0].port(), self.nodes[1].port())
-    }
-
-    /// The primary that serves `key`, as the cluster says.
-    pub async fn primary_of(&self, key: &str) -> &RedisServer {
-        let slot = slot_of(&self.nodes[0], key).await.expect("a slot");
-        let range = range_of_slot(&self.nodes[0], slot).await.expect("a primary serves every slot");
-        node_at(&self.nodes, &range.nodes[0]).expect("the primary is one of ours")
-    }
-
-    /// The replica of `primary`, as the cluster says.
-    pub async fn replica_of(&self, primary: &RedisServer) -> &RedisServer {
-        let ranges = slot_owners(&self.nodes[0]).await.expect("a slot map");
-        let range = ranges.iter().find(|range| range.nodes[0] == primary.endpoint()).expect("a primary of the map");
-        let replica = range.nodes.get(1).expect("every primary has a replica in sync");
-        node_at(&self.nodes, replica).expect("the replica is one of ours")
-    }
-}
-
-/// A free port whose cluster bus port is free too.
-fn free_cluster_port() -> u16 {
-    loop {
-        let port = super::server::free_port();
-        if port < u16::MAX - CLUSTER_BUS_OFFSET
-            && std::net::TcpListener::bind(("127.0.0.1", port + CLUSTER_BUS_OFFSET)).is_ok()
-        {
-            return port;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Redis: its image, and the administrator's view of it through `redis-cli` inside the container.
-//! Tests use this to check the truth (connections, keys); they never go through the backend.
+//! One Redis container: its image, the administrator's view of it through `redis-cli` inside the
+//! container, and an iptables sidecar in its network namespace. Tests use this to check the
+//! truth (connections, keys); they never go through the backend.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -9,9 +10,11 @@ use testcontainers::runners::AsyncRunner as _;
 use testcontainers::{ContainerAsync, GenericImage, Image, ImageExt as _};
 use tokio::sync::OnceCell;
 
+use crate::containers::{self, Expected};
 use crate::docker;
 use crate::error::{Error, Result};
 use crate::images::{self, ImageSource};
+use crate::stack::BackendNode;
 
 pub const REDIS_PORT: ContainerPort = ContainerPort::Tcp(6379);
 
@@ -68,14 +71,6 @@ impl Image for RedisImage {
     }
 }
 
-/// Runs `redis-cli` with `args` inside the Redis container and returns its output.
-pub async fn cli(container: &ContainerAsync<RedisImage>, args: &[&str]) -> Result<String> {
-    docker::exec(container, "redis-cli", args, |stdout| {
-        stdout.starts_with("ERR") || stdout.starts_with("Could not connect")
-    })
-    .await
-}
-
 /// One Redis container of a stack: a standalone server, one of a high-availability pair, or a
 /// cluster node, with its own iptables sidecar for filtering at it.
 pub struct RedisNode {
@@ -86,6 +81,7 @@ pub struct RedisNode {
     /// Declared before the container, so that it goes first: it lives in the node's namespace.
     sidecar: OnceCell<ContainerAsync<GenericImage>>,
     container: ContainerAsync<RedisImage>,
+    expected: Expected,
 }
 
 impl RedisNode {
@@ -97,7 +93,8 @@ impl RedisNode {
             .await?;
         docker::attach_alias(network, container.id(), name).await?;
         let address = docker::address_on(network, container.id()).await?;
-        Ok(Self { name: name.to_owned(), address, sidecar: OnceCell::new(), container })
+        let expected = Expected::running(&containers::state(name, container.id()).await?);
+        Ok(Self { name: name.to_owned(), address, sidecar: OnceCell::new(), container, expected })
     }
 
     pub fn id(&self) -> &str {
@@ -109,28 +106,59 @@ impl RedisNode {
         format!("{}:{}", self.address, REDIS_PORT.as_u16())
     }
 
-    /// Runs `redis-cli` inside this node's container.
-    pub async fn cli(&self, args: &[&str]) -> Result<String> {
-        cli(&self.container, args).await
+    /// `name:port`, the proxy's upstream when it sends to this node.
+    pub(crate) fn upstream(&self) -> String {
+        format!("{}:{}", self.name, REDIS_PORT.as_u16())
     }
 
+    /// What the stack expects of the container: running since its last start, or stopped.
+    pub(crate) fn expected(&self) -> &Expected {
+        &self.expected
+    }
+
+    /// Runs `redis-cli` inside this node's container.
+    pub async fn cli(&self, args: &[&str]) -> Result<String> {
+        docker::exec(&self.container, "redis-cli", args, |stdout| {
+            stdout.starts_with("ERR") || stdout.starts_with("Could not connect")
+        })
+        .await
+    }
+
+    /// Stops the node (`docker stop`: Redis writes its append-only file and exits), as a lost
+    /// machine would be.
     pub(crate) async fn stop(&self) -> Result<()> {
+        self.expected.stopped_on_purpose();
         self.container.stop().await?;
         Ok(())
     }
 
+    /// Kills the node at once (SIGKILL), as a machine that disappears.
     pub(crate) async fn kill(&self) -> Result<()> {
-        crate::containers::kill(self.container.id()).await
+        self.expected.stopped_on_purpose();
+        containers::kill(self.container.id()).await
     }
 
+    /// Starts the node again; it takes the role its configuration and its peers give it.
     pub(crate) async fn start_again(&self) -> Result<()> {
         self.container.start().await?;
+        self.expected.started(&containers::state(&self.name, self.id()).await?);
         Ok(())
     }
 
     /// Runs iptables inside this node's network namespace, from a sidecar that shares it.
     pub async fn iptables(&self, args: &[&str]) -> Result<()> {
         docker::exec(self.iptables_sidecar().await?, "iptables", args, |_| false).await.map(drop)
+    }
+
+    /// Drops (or stops dropping) every packet the `backends` send to this node's Redis port.
+    pub(crate) async fn filter(&self, backends: &[BackendNode], drop: bool) -> Result<()> {
+        let rule = if drop { "-I" } else { "-D" };
+        let port = REDIS_PORT.as_u16().to_string();
+        for backend in backends {
+            let address = backend.address.to_string();
+            self.iptables(&[rule, "INPUT", "-s", &address, "-p", "tcp", "--dport", &port, "-j", "DROP"]).await?;
+        }
+        Ok(())
     }
 
     /// The sidecar that runs iptables, started on first use (about a second); calling this
@@ -185,6 +213,18 @@ impl ClientInfo {
 
     pub fn ip(&self) -> &str {
         self.addr.rsplit_once(':').map_or(self.addr.as_str(), |(ip, _)| ip)
+    }
+}
+
+impl testkit::cluster::Node for RedisNode {
+    type Error = Error;
+
+    fn endpoint(&self) -> String {
+        Self::endpoint(self)
+    }
+
+    async fn redis_cli(&self, args: &[&str]) -> Result<String> {
+        self.cli(args).await
     }
 }
 
