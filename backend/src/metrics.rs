@@ -1,13 +1,14 @@
 //! Prometheus metrics, served as OpenMetrics text on `GET /metrics`.
 
 use std::borrow::Cow;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
 /// Latency buckets in seconds: from a loopback Redis round trip up to the 30 s request timeout.
 const LATENCY_BUCKETS: [f64; 14] =
@@ -75,6 +76,12 @@ impl From<&'static str> for DiscardReason {
     fn from(reason: &'static str) -> Self {
         Self { reason }
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SettingLabels {
+    /// The variable, as operators set it: `REDIS_OPERATION_TIMEOUT`.
+    pub setting: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -185,6 +192,9 @@ impl HashingMetrics {
 #[derive(Debug)]
 pub struct Metrics {
     pub registry: Registry,
+    /// The timeouts the service runs with, so that tools that time themselves by them (the
+    /// chaos runner against a deployed backend) read them rather than guess.
+    pub settings: Family<SettingLabels, Gauge<f64, AtomicU64>>,
     pub redis: RedisMetrics,
     pub http: HttpMetrics,
     pub hashing: HashingMetrics,
@@ -225,12 +235,26 @@ impl Metrics {
         // Unprefixed, as every Prometheus client names them: resident memory for dashboards and
         // for the chaos runner's timeline against a deployed backend.
         registry.register_collector(Box::new(process_metrics::ProcessCollector));
+        let settings = Family::<SettingLabels, Gauge<f64, AtomicU64>>::default();
         let service = registry.sub_registry_with_prefix("gift_genie");
+        service.register_with_unit(
+            "setting",
+            "The service's timeouts, by the variable that sets each",
+            Unit::Seconds,
+            settings.clone(),
+        );
         redis.register(service.sub_registry_with_prefix("redis"));
         http.register(service.sub_registry_with_prefix("http"));
         hashing.register(service.sub_registry_with_prefix("password"));
 
-        Self { registry, redis, http, hashing }
+        Self { registry, settings, redis, http, hashing }
+    }
+
+    /// Publishes the timeouts of `settings`.
+    pub fn publish_settings(&self, settings: &crate::config::Settings) {
+        for (setting, value) in settings.timeouts() {
+            self.settings.get_or_create(&SettingLabels { setting }).set(value.as_secs_f64());
+        }
     }
 
     /// Renders every metric as OpenMetrics text.

@@ -32,6 +32,7 @@ pub enum StateError {
 impl AppState {
     pub fn new(settings: Settings) -> Result<Self, StateError> {
         let metrics = Arc::new(Metrics::new());
+        metrics.publish_settings(&settings);
         let redis = RedisPool::new(settings.redis.clone(), metrics.redis.clone())?;
         let password_hasher =
             PasswordHasher::start(settings.hashing, metrics.hashing.clone()).map_err(StateError::HashingWorkers)?;

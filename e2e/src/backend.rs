@@ -63,10 +63,10 @@ pub struct BackendConfig {
     env: BTreeMap<String, String>,
 }
 
-const OPERATION_TIMEOUT: &str = "REDIS_OPERATION_TIMEOUT";
-const CONNECT_TIMEOUT: &str = "REDIS_CONNECT_TIMEOUT";
-const PROBE_INTERVAL: &str = "REDIS_BREAKER_PROBE_INTERVAL";
-const POOL_WAIT_TIMEOUT: &str = "REDIS_POOL_WAIT_TIMEOUT";
+use gift_genie_settings::timeout::{
+    REDIS_BREAKER_PROBE_INTERVAL as PROBE_INTERVAL, REDIS_CONNECT_TIMEOUT as CONNECT_TIMEOUT,
+    REDIS_OPERATION_TIMEOUT as OPERATION_TIMEOUT, REDIS_POOL_WAIT_TIMEOUT as POOL_WAIT_TIMEOUT,
+};
 
 /// Writes a duration so that the backend reads it back exactly.
 pub fn format_duration(value: Duration) -> String {

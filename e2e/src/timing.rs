@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use gift_genie_settings::{Bound, Settings, parse_duration};
+use gift_genie_settings::{Bound, Settings, parse_duration, timeout};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -44,11 +44,11 @@ impl Setting {
     /// The backend's variable, as experiments write it and `/metrics` labels it.
     pub fn name(self) -> &'static str {
         match self {
-            Self::OperationTimeout => "REDIS_OPERATION_TIMEOUT",
-            Self::ConnectTimeout => "REDIS_CONNECT_TIMEOUT",
-            Self::ProbeInterval => "REDIS_BREAKER_PROBE_INTERVAL",
-            Self::PoolWaitTimeout => "REDIS_POOL_WAIT_TIMEOUT",
-            Self::RequestTimeout => "HTTP_REQUEST_TIMEOUT",
+            Self::OperationTimeout => timeout::REDIS_OPERATION_TIMEOUT,
+            Self::ConnectTimeout => timeout::REDIS_CONNECT_TIMEOUT,
+            Self::ProbeInterval => timeout::REDIS_BREAKER_PROBE_INTERVAL,
+            Self::PoolWaitTimeout => timeout::REDIS_POOL_WAIT_TIMEOUT,
+            Self::RequestTimeout => timeout::HTTP_REQUEST_TIMEOUT,
             Self::RecoveryBound => "RECOVERY_BOUND",
         }
     }
@@ -78,7 +78,7 @@ fn millis<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Er
     serializer.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The metric family a backend publishes its timeouts in.
+/// The metric family a backend publishes its timeouts in, labelled by `setting`.
 pub const SETTINGS_METRIC: &str = "gift_genie_setting_seconds";
 
 impl Timeouts {

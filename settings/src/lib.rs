@@ -254,7 +254,28 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// The variables that time the backend's calls to Redis and its requests, by name.
+pub mod timeout {
+    pub const REDIS_OPERATION_TIMEOUT: &str = "REDIS_OPERATION_TIMEOUT";
+    pub const REDIS_CONNECT_TIMEOUT: &str = "REDIS_CONNECT_TIMEOUT";
+    pub const REDIS_BREAKER_PROBE_INTERVAL: &str = "REDIS_BREAKER_PROBE_INTERVAL";
+    pub const REDIS_POOL_WAIT_TIMEOUT: &str = "REDIS_POOL_WAIT_TIMEOUT";
+    pub const HTTP_REQUEST_TIMEOUT: &str = "HTTP_REQUEST_TIMEOUT";
+}
+
 impl Settings {
+    /// The timeouts that tools timing themselves by the backend read: the backend publishes them
+    /// in `/metrics`, and experiments write durations relative to them.
+    pub fn timeouts(&self) -> [(&'static str, Duration); 5] {
+        [
+            (timeout::REDIS_OPERATION_TIMEOUT, self.redis.operation_timeout),
+            (timeout::REDIS_CONNECT_TIMEOUT, self.redis.connect_timeout),
+            (timeout::REDIS_BREAKER_PROBE_INTERVAL, self.redis.breaker.probe_interval),
+            (timeout::REDIS_POOL_WAIT_TIMEOUT, self.redis.pool_wait_timeout),
+            (timeout::HTTP_REQUEST_TIMEOUT, self.http.request_timeout),
+        ]
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned()))
@@ -279,7 +300,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         HttpSettings {
             host: self.parsed("HOST", "0.0.0.0", "an IP address such as 0.0.0.0 or ::"),
             port: self.parsed("PORT", "8080", "a TCP port number between 0 and 65535"),
-            request_timeout: self.duration("HTTP_REQUEST_TIMEOUT", Duration::from_secs(30), Bound::Positive),
+            request_timeout: self.duration(timeout::HTTP_REQUEST_TIMEOUT, Duration::from_secs(30), Bound::Positive),
             header_read_timeout: self.duration("HTTP_HEADER_READ_TIMEOUT", Duration::from_secs(10), Bound::Positive),
             idle_timeout: self.duration("HTTP_IDLE_TIMEOUT", Duration::from_mins(1), Bound::Positive),
             max_connections: self.ranged("HTTP_MAX_CONNECTIONS", 1024, 1..=1_000_000),
@@ -350,9 +371,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             password,
             tls_ca_file: self.optional("REDIS_TLS_CA_FILE").map(PathBuf::from),
             pool_max_size: self.ranged("REDIS_POOL_MAX_SIZE", 50, 1..=10_000),
-            pool_wait_timeout: self.duration("REDIS_POOL_WAIT_TIMEOUT", Duration::from_secs(1), Bound::Positive),
-            connect_timeout: self.duration("REDIS_CONNECT_TIMEOUT", Duration::from_secs(5), Bound::Positive),
-            operation_timeout: self.duration("REDIS_OPERATION_TIMEOUT", Duration::from_secs(5), Bound::Positive),
+            pool_wait_timeout: self.duration(timeout::REDIS_POOL_WAIT_TIMEOUT, Duration::from_secs(1), Bound::Positive),
+            connect_timeout: self.duration(timeout::REDIS_CONNECT_TIMEOUT, Duration::from_secs(5), Bound::Positive),
+            operation_timeout: self.duration(timeout::REDIS_OPERATION_TIMEOUT, Duration::from_secs(5), Bound::Positive),
             keepalive: keepalive_enabled.then_some(keepalive),
             tcp_user_timeout: (!tcp_user_timeout.is_zero()).then_some(tcp_user_timeout),
             retry,
@@ -363,7 +384,11 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             ),
             breaker: BreakerSettings {
                 failure_threshold: self.ranged("REDIS_BREAKER_FAILURE_THRESHOLD", 5, 1..=1_000),
-                probe_interval: self.duration("REDIS_BREAKER_PROBE_INTERVAL", Duration::from_secs(1), Bound::Positive),
+                probe_interval: self.duration(
+                    timeout::REDIS_BREAKER_PROBE_INTERVAL,
+                    Duration::from_secs(1),
+                    Bound::Positive,
+                ),
             },
             connection_max_lifetime: self.duration(
                 "REDIS_CONNECTION_MAX_LIFETIME",

@@ -36,6 +36,26 @@ async fn metrics_expose_pool_redis_breaker_and_http_series() {
     assert!(checks.is_some_and(|n| n >= 1.0), "{text}");
 }
 
+/// A chaos run against a deployed backend times its probes by these, so they must be the
+/// backend's own, in seconds.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_publish_the_timeouts_the_service_runs_with() {
+    let redis = RedisServer::start().await;
+    let app =
+        TestApp::spawn(&redis.url(), &[("REDIS_OPERATION_TIMEOUT", "1500ms"), ("HTTP_REQUEST_TIMEOUT", "45s")]).await;
+    let text = app.metrics().await;
+    for (series, seconds) in [
+        ("gift_genie_setting_seconds{setting=\"REDIS_OPERATION_TIMEOUT\"}", 1.5),
+        ("gift_genie_setting_seconds{setting=\"HTTP_REQUEST_TIMEOUT\"}", 45.0),
+        ("gift_genie_setting_seconds{setting=\"REDIS_CONNECT_TIMEOUT\"}", 0.4),
+        ("gift_genie_setting_seconds{setting=\"REDIS_BREAKER_PROBE_INTERVAL\"}", 0.1),
+        ("gift_genie_setting_seconds{setting=\"REDIS_POOL_WAIT_TIMEOUT\"}", 1.0),
+    ] {
+        let value = crate::support::metric(&text, series);
+        assert!(value.is_some_and(|value| (value - seconds).abs() < 1e-9), "{series} is {value:?} in:\n{text}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn invented_methods_and_paths_do_not_add_series() {
     let redis = RedisServer::start().await;

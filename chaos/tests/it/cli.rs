@@ -28,3 +28,50 @@ fn the_target_and_report_flags_count_wherever_they_are_written(#[case] before: b
     assert_eq!(journal["status"], "aborted");
     assert!(journal["target"].as_str().unwrap().starts_with(&target), "{}", journal["target"]);
 }
+
+/// Serves every request with a 200 whose body is `body`, from a thread, until the test ends.
+fn serving(body: &'static str) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut head = [0; 4096];
+            let _ = stream.read(&mut head);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+/// An experiment whose timings follow the backend's timeouts cannot be judged against a target
+/// that does not say what they are: it refuses before anything starts, instead of reporting a
+/// deviation that would be its own mistake.
+#[rstest]
+#[case::metrics_without_the_timeouts(Some("# EOF\n"), "does not publish REDIS_OPERATION_TIMEOUT")]
+#[case::no_answer(None, "cannot read")]
+fn a_relative_experiment_refuses_a_target_whose_timeouts_are_unknown(
+    #[case] metrics: Option<&'static str>,
+    #[case] expected: &str,
+) {
+    let reports = tempfile::tempdir().unwrap();
+    let target = metrics.map_or_else(nothing_listens, serving);
+    let output = chaos(&[
+        "run",
+        "experiments/latency.toml",
+        "--target-url",
+        &target,
+        "--toxiproxy-url",
+        &nothing_listens(),
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!reports.path().join("summary.md").exists(), "nothing ran, so nothing was reported");
+}
