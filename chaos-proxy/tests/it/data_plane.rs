@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use testkit::MARGIN;
 use tokio::net::TcpStream;
 
 use crate::support::{ProxyServer, ReadOutcome, echo_server, read_once, round_trip};
 
 /// Slack for a loaded machine on top of any configured delay.
-const MARGIN: Duration = Duration::from_secs(3);
 
 async fn proxied_echo() -> (ProxyServer, TcpStream) {
     let server = ProxyServer::start().await;
