@@ -34,7 +34,7 @@ pub enum HashError {
 
 /// Hands passwords to the workers. Clones share them; the workers stop once every clone is gone.
 #[derive(Clone, Debug)]
-pub struct PasswordHasher {
+pub(crate) struct PasswordHasher {
     jobs: SyncSender<Job>,
     slots: Arc<Semaphore>,
     settings: HashingSettings,
@@ -62,7 +62,7 @@ impl Drop for Slot {
 
 impl PasswordHasher {
     /// Starts `settings.workers` threads, each with its own argon2 memory.
-    pub fn start(settings: HashingSettings, metrics: HashingMetrics) -> std::io::Result<Self> {
+    pub(crate) fn start(settings: HashingSettings, metrics: HashingMetrics) -> std::io::Result<Self> {
         // Every queued job holds a slot, so the channel never holds more than there are workers.
         let (jobs, queue) = sync_channel(settings.workers);
         let queue = Arc::new(Mutex::new(queue));
@@ -75,7 +75,7 @@ impl PasswordHasher {
 
     /// Hashes `password` with argon2id into a PHC string, waiting at most the queue timeout for a
     /// worker.
-    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+    pub(crate) async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         let wait = self.settings.queue_timeout;
         let permit = match tokio::time::timeout(wait, Arc::clone(&self.slots).acquire_owned()).await {
             Ok(Ok(permit)) => permit,

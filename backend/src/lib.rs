@@ -4,15 +4,15 @@
 //! Binaries and tests start it through [`startup::App`].
 
 pub mod deadline;
-pub mod hashing;
+mod hashing;
 pub mod metrics;
-pub mod rate_limit;
+mod rate_limit;
 pub mod redis_pool;
-pub mod registration;
-pub mod routes;
+mod registration;
+mod routes;
 mod server;
 pub mod startup;
-pub mod state;
+mod state;
 pub mod telemetry;
 pub mod users;
 

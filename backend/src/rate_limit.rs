@@ -41,7 +41,7 @@ return {counted and 1 or 0, used, ttl}
 
 /// The outcome of counting one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
+pub(crate) struct Decision {
     pub allowed: bool,
     pub limit: u32,
     pub remaining: u32,
@@ -52,7 +52,7 @@ pub struct Decision {
 }
 
 #[derive(Clone, Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     redis: RedisPool,
     settings: RateLimitSettings,
     key_prefix: String,
@@ -60,13 +60,13 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(redis: RedisPool, settings: RateLimitSettings, scope: &str) -> Self {
+    pub(crate) fn new(redis: RedisPool, settings: RateLimitSettings, scope: &str) -> Self {
         let key_prefix = format!("{}attempts:{scope}:", redis.settings().key_prefix);
         Self { redis, settings, key_prefix, script: Arc::new(redis::Script::new(SCRIPT)) }
     }
 
     /// Counts one attempt from `client` and says whether it is within the limit.
-    pub async fn check(&self, client: IpAddr, deadline: Deadline) -> Result<Decision, RedisError> {
+    pub(crate) async fn check(&self, client: IpAddr, deadline: Deadline) -> Result<Decision, RedisError> {
         let key = format!("{}{}", self.key_prefix, budget_owner(client, self.settings.ipv6_prefix));
         let window_ms = u64::try_from(self.settings.window.as_millis()).unwrap_or(u64::MAX);
         let limit = self.settings.max_attempts;
@@ -88,7 +88,7 @@ impl RateLimiter {
         })
     }
 
-    pub fn trusted_proxy_hops(&self) -> usize {
+    pub(crate) fn trusted_proxy_hops(&self) -> usize {
         self.settings.trusted_proxy_hops
     }
 }

@@ -10,11 +10,11 @@ use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization as _;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 
-pub const PASSWORD_MIN_CHARS: usize = 8;
-pub const PASSWORD_MAX_CHARS: usize = 128;
-pub const NAME_MAX_CHARS: usize = 100;
+pub(crate) const PASSWORD_MIN_CHARS: usize = 8;
+pub(crate) const PASSWORD_MAX_CHARS: usize = 128;
+pub(crate) const NAME_MAX_CHARS: usize = 100;
 /// RFC 5321's limit on a forward path.
-pub const EMAIL_MAX_CHARS: usize = 254;
+pub(crate) const EMAIL_MAX_CHARS: usize = 254;
 
 /// One field that failed validation, with a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -24,7 +24,7 @@ pub struct FieldError {
 }
 
 #[derive(Debug)]
-pub struct Registration {
+pub(crate) struct Registration {
     /// NFC, the local part lower-cased, the domain in ASCII (punycode): one mailbox, one account.
     pub email: String,
     pub password: SecretString,
@@ -34,7 +34,7 @@ pub struct Registration {
 
 impl Registration {
     /// Reads and checks a registration, or lists every field that is wrong.
-    pub fn from_json(body: &Value) -> Result<Self, Vec<FieldError>> {
+    pub(crate) fn from_json(body: &Value) -> Result<Self, Vec<FieldError>> {
         let Some(object) = body.as_object() else {
             return Err(vec![FieldError {
                 field: "body",

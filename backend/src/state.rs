@@ -11,7 +11,7 @@ use crate::users::UserStore;
 
 /// Shared by every handler; clones are cheap.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub redis: RedisPool,
     pub users: UserStore,
     pub registration_limiter: RateLimiter,
@@ -30,7 +30,7 @@ pub enum StateError {
 }
 
 impl AppState {
-    pub fn new(settings: Settings) -> Result<Self, StateError> {
+    pub(crate) fn new(settings: Settings) -> Result<Self, StateError> {
         let metrics = Arc::new(Metrics::new());
         metrics.publish_settings(&settings);
         let redis = RedisPool::new(settings.redis.clone(), metrics.redis.clone())?;

@@ -162,11 +162,11 @@ mod whole {
 
     use serde::{Deserialize as _, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(value: &Duration, unit: Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(value: &Duration, unit: Duration, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(u64::try_from(value.as_nanos() / unit.as_nanos()).unwrap_or(u64::MAX))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D, unit: Duration) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D, unit: Duration) -> Result<Duration, D::Error> {
         u64::deserialize(deserializer).map(|count| unit.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)))
     }
 }
@@ -177,11 +177,11 @@ mod millis {
     use serde::{Deserializer, Serializer};
 
     #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `with` passes fields by reference
-    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
         super::whole::serialize(value, Duration::from_millis(1), serializer)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         super::whole::deserialize(deserializer, Duration::from_millis(1))
     }
 }
@@ -192,11 +192,11 @@ mod micros {
     use serde::{Deserializer, Serializer};
 
     #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `with` passes fields by reference
-    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
         super::whole::serialize(value, Duration::from_micros(1), serializer)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         super::whole::deserialize(deserializer, Duration::from_micros(1))
     }
 }

@@ -20,7 +20,7 @@ use crate::metrics::{RedisMetrics, StateLabels};
 use super::RedisError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakerState {
+pub(crate) enum BreakerState {
     Closed,
     Open,
     HalfOpen,
@@ -29,7 +29,7 @@ pub enum BreakerState {
 impl BreakerState {
     const ALL: [Self; 3] = [Self::Closed, Self::Open, Self::HalfOpen];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Closed => "closed",
             Self::Open => "open",
@@ -47,7 +47,7 @@ struct Inner {
 }
 
 #[derive(Debug)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     inner: Mutex<Inner>,
     failure_threshold: u32,
     metrics: RedisMetrics,
@@ -56,14 +56,14 @@ pub struct Breaker {
 
 /// What a failure did to the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tripped {
+pub(crate) enum Tripped {
     /// This failure opened the breaker; the caller must start the probe.
     Now,
     No,
 }
 
 impl Breaker {
-    pub fn new(failure_threshold: u32, metrics: RedisMetrics, shard: &str) -> Self {
+    pub(crate) fn new(failure_threshold: u32, metrics: RedisMetrics, shard: &str) -> Self {
         let breaker = Self {
             inner: Mutex::new(Inner {
                 state: BreakerState::Closed,
@@ -79,17 +79,17 @@ impl Breaker {
         breaker
     }
 
-    pub fn shard(&self) -> &str {
+    pub(crate) fn shard(&self) -> &str {
         &self.shard
     }
 
     #[cfg(test)]
-    pub fn state(&self) -> BreakerState {
+    pub(crate) fn state(&self) -> BreakerState {
         self.lock().state
     }
 
     /// Lets a call through, or explains why not.
-    pub fn admit(&self) -> Result<(), RedisError> {
+    pub(crate) fn admit(&self) -> Result<(), RedisError> {
         let inner = self.lock();
         match inner.state {
             BreakerState::Closed => Ok(()),
@@ -99,14 +99,14 @@ impl Breaker {
         }
     }
 
-    pub fn record_success(&self) {
+    pub(crate) fn record_success(&self) {
         let mut inner = self.lock();
         if inner.state == BreakerState::Closed {
             inner.consecutive_failures = 0;
         }
     }
 
-    pub fn record_failure(&self, error: &RedisError) -> Tripped {
+    pub(crate) fn record_failure(&self, error: &RedisError) -> Tripped {
         let mut inner = self.lock();
         inner.consecutive_failures = inner.consecutive_failures.saturating_add(1);
         inner.last_cause = error.to_string();
@@ -122,11 +122,11 @@ impl Breaker {
         Tripped::No
     }
 
-    pub fn probe_started(&self) {
+    pub(crate) fn probe_started(&self) {
         self.transition(BreakerState::Open, BreakerState::HalfOpen);
     }
 
-    pub fn probe_failed(&self, error: &RedisError) {
+    pub(crate) fn probe_failed(&self, error: &RedisError) {
         let mut inner = self.lock();
         inner.last_cause = error.to_string();
         inner.consecutive_failures = inner.consecutive_failures.saturating_add(1);
@@ -134,7 +134,7 @@ impl Breaker {
         self.transition(BreakerState::HalfOpen, BreakerState::Open);
     }
 
-    pub fn probe_succeeded(&self) {
+    pub(crate) fn probe_succeeded(&self) {
         let opened_at = {
             let mut inner = self.lock();
             inner.state = BreakerState::Closed;
@@ -178,18 +178,18 @@ impl Breaker {
 
 /// The breakers of every shard, made on first use.
 #[derive(Debug)]
-pub struct Breakers {
+pub(crate) struct Breakers {
     failure_threshold: u32,
     metrics: RedisMetrics,
     by_shard: Mutex<HashMap<String, Arc<Breaker>>>,
 }
 
 impl Breakers {
-    pub fn new(failure_threshold: u32, metrics: RedisMetrics) -> Self {
+    pub(crate) fn new(failure_threshold: u32, metrics: RedisMetrics) -> Self {
         Self { failure_threshold, metrics, by_shard: Mutex::new(HashMap::new()) }
     }
 
-    pub fn of(&self, shard: &str) -> Arc<Breaker> {
+    pub(crate) fn of(&self, shard: &str) -> Arc<Breaker> {
         let mut by_shard = self.by_shard.lock().expect("breakers lock");
         Arc::clone(
             by_shard
@@ -199,7 +199,7 @@ impl Breakers {
     }
 
     /// Drops the breaker of a shard that no longer exists (its slots moved to another primary).
-    pub fn forget(&self, shard: &str) {
+    pub(crate) fn forget(&self, shard: &str) {
         if let Some(breaker) = self.by_shard.lock().expect("breakers lock").remove(shard) {
             breaker.unpublish();
         }

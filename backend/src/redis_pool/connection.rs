@@ -68,7 +68,7 @@ impl ConnectionLike for RedisConnection {
 /// to it; handing it out would fail the next command with `broken pipe` without having sent it.
 /// redis-rs says so on its push channel, which is why connections speak RESP3. A cluster
 /// connection reconnects its nodes by itself and never closes as a whole.
-pub struct Pooled {
+pub(crate) struct Pooled {
     handle: RedisConnection,
     closed: Option<Arc<AtomicBool>>,
     /// The cluster topology it learnt when it connected (see [`Connector::topology`]).
@@ -77,21 +77,21 @@ pub struct Pooled {
 
 impl Pooled {
     /// A handle for one command; it shares the connection with this pool entry.
-    pub fn handle(&self) -> RedisConnection {
+    pub(crate) fn handle(&self) -> RedisConnection {
         self.handle.clone()
     }
 
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.as_ref().is_some_and(|closed| closed.load(Ordering::Acquire))
     }
 
-    pub fn topology(&self) -> u64 {
+    pub(crate) fn topology(&self) -> u64 {
         self.topology
     }
 }
 
 /// Opens connections in the configured mode.
-pub struct Connector {
+pub(crate) struct Connector {
     kind: Kind,
     /// Counts the cluster topologies seen: a connection that learnt an older one is replaced, as
     /// redis-rs only refreshes its own slot map when a node says `MOVED`, and a dead primary says
@@ -109,7 +109,7 @@ enum Kind {
 /// Single-node connections to any node of a cluster, with the seeds' credentials and TLS: for
 /// asking the cluster its topology without going through a cluster connection's own map, which
 /// may still point at a primary that died.
-pub struct NodeClients {
+pub(crate) struct NodeClients {
     seeds: Vec<ConnectionInfo>,
     certificates: Option<TlsCertificates>,
     config: AsyncConnectionConfig,
@@ -119,7 +119,7 @@ impl NodeClients {
     /// Asks the nodes at `addresses` (`host:port`) and the seeds, all at once, and gives the first
     /// answer to `command`. All at once because the first node named may be the one that died:
     /// asked in turn, it would cost every caller a connect timeout before a live node is heard.
-    pub async fn ask_any(&self, addresses: &[String], command: &Cmd) -> redis::RedisResult<Value> {
+    pub(crate) async fn ask_any(&self, addresses: &[String], command: &Cmd) -> redis::RedisResult<Value> {
         let mut candidates: Vec<String> = Vec::new();
         for address in addresses.iter().cloned().chain(self.seeds.iter().map(|seed| seed.addr().to_string())) {
             if !candidates.contains(&address) {
@@ -184,7 +184,7 @@ impl NodeClients {
 }
 
 impl Connector {
-    pub fn standalone(client: redis::Client, connect_timeout: Duration, response_timeout: Duration) -> Self {
+    pub(crate) fn standalone(client: redis::Client, connect_timeout: Duration, response_timeout: Duration) -> Self {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             // A backstop only: each call also runs under its own deadline in `RedisPool`.
@@ -194,7 +194,7 @@ impl Connector {
 
     /// `seeds` have the credentials and TCP settings; they are where the first connection
     /// starts, until [`Self::topology_changed`] names the cluster's live nodes.
-    pub fn cluster(
+    pub(crate) fn cluster(
         seeds: Vec<ConnectionInfo>,
         certificates: Option<TlsCertificates>,
         connect_timeout: Duration,
@@ -211,14 +211,14 @@ impl Connector {
     }
 
     /// The cluster's nodes one by one, apart from any cluster connection.
-    pub fn nodes(&self) -> Option<&NodeClients> {
+    pub(crate) fn nodes(&self) -> Option<&NodeClients> {
         match &self.kind {
             Kind::Cluster { nodes, .. } => Some(nodes),
             Kind::Standalone { .. } => None,
         }
     }
 
-    pub fn is_cluster(&self) -> bool {
+    pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.kind, Kind::Cluster { .. })
     }
 
@@ -229,19 +229,19 @@ impl Connector {
     /// Not from the seeds: redis-rs waits for every initial node to connect or time out, so a
     /// seed that died (the primary a failover replaced) would cost every new connection a
     /// connect timeout, which is the whole of an attempt's time.
-    pub fn topology_changed(&self, live: Vec<String>) {
+    pub(crate) fn topology_changed(&self, live: Vec<String>) {
         if let Kind::Cluster { live: known, .. } = &self.kind {
             *known.lock().expect("live nodes lock") = live;
         }
         self.topology.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn topology(&self) -> u64 {
+    pub(crate) fn topology(&self) -> u64 {
         self.topology.load(Ordering::Acquire)
     }
 
     /// Opens a connection that, in standalone mode, tells when it closes.
-    pub async fn connect(&self) -> redis::RedisResult<Pooled> {
+    pub(crate) async fn connect(&self) -> redis::RedisResult<Pooled> {
         let topology = self.topology();
         match &self.kind {
             Kind::Standalone { client, config } => {

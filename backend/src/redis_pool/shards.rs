@@ -39,7 +39,7 @@ pub struct Shard {
 }
 
 #[derive(Debug, Default)]
-pub struct ShardMap {
+pub(crate) struct ShardMap {
     shards: RwLock<Vec<Shard>>,
     /// Every node the last map named, primaries and replicas: whom to ask for the next one.
     nodes: RwLock<Vec<String>>,
@@ -47,7 +47,7 @@ pub struct ShardMap {
 
 impl ShardMap {
     /// The shard that holds `key`, by its primary's address; [`STANDALONE`] when there is no map.
-    pub fn of(&self, key: &str) -> String {
+    pub(crate) fn of(&self, key: &str) -> String {
         let slot = key_slot(key);
         self.read()
             .iter()
@@ -56,13 +56,13 @@ impl ShardMap {
     }
 
     /// Every shard, each primary once, with its slot ranges.
-    pub fn shards(&self) -> Vec<Shard> {
+    pub(crate) fn shards(&self) -> Vec<Shard> {
         self.read().clone()
     }
 
     /// Replaces the map with a `CLUSTER SLOTS` reply: `None` when the reply is unreadable (the
     /// map stays as it was), else whether the primaries or their slots changed.
-    pub fn update(&self, reply: &Value) -> Option<bool> {
+    pub(crate) fn update(&self, reply: &Value) -> Option<bool> {
         let (mut shards, nodes) = parse_cluster_slots(reply)?;
         shards.sort_by_key(|shard| shard.first_slot);
         *self.nodes.write().expect("shard map lock") = nodes;
@@ -73,7 +73,7 @@ impl ShardMap {
     }
 
     /// Every node the map names, primaries first.
-    pub fn nodes(&self) -> Vec<String> {
+    pub(crate) fn nodes(&self) -> Vec<String> {
         self.nodes.read().expect("shard map lock").clone()
     }
 
@@ -124,7 +124,7 @@ fn address(node: &Value) -> Option<String> {
 }
 
 /// A key of the form `{prefix}{tag}` that lands in `shard`, for writing to that shard alone.
-pub fn key_in(shard: &Shard, prefix: &str) -> String {
+pub(crate) fn key_in(shard: &Shard, prefix: &str) -> String {
     // A range of one slot is hit about once in 16384 tags; every slot is hit well before 2^32.
     (0..=u32::MAX)
         .map(|tag| format!("{prefix}{{{tag}}}"))

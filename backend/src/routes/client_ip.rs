@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 
 /// Why `X-Forwarded-For` could not name the client, so that the peer address stands in for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Untrusted {
+pub(crate) enum Untrusted {
     /// The entry the trusted proxies point at is not an address.
     Unparsable,
     /// Fewer entries than trusted proxies: some proxy did not append, or the header is missing.
@@ -14,7 +14,7 @@ pub enum Untrusted {
 }
 
 impl Untrusted {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Unparsable => "unparsable",
             Self::ShortChain => "short_chain",
@@ -27,7 +27,7 @@ impl Untrusted {
 /// client is the entry `trusted_proxy_hops` from the right. Entries further left were written by
 /// the client itself and prove nothing, so when that entry is missing or unreadable the answer is
 /// an error, and the caller falls back to the peer: never to an entry the client chose.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxy_hops: usize) -> Result<IpAddr, Untrusted> {
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxy_hops: usize) -> Result<IpAddr, Untrusted> {
     if trusted_proxy_hops == 0 {
         return Ok(peer);
     }

@@ -9,7 +9,7 @@ use crate::deadline::Deadline;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
     pub status: &'static str,
     /// `connected`, `disconnected`, or, in cluster mode, `degraded` when some shards answer and
     /// others do not.
@@ -20,7 +20,7 @@ pub struct Health {
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Shards {
+pub(crate) struct Shards {
     pub total: usize,
     pub unavailable: usize,
 }
@@ -29,7 +29,7 @@ pub struct Shards {
 /// a replica (the old primary after a failover) cannot take a registration. One attempt per
 /// shard, so the answer comes within the operation timeout even when packets to Redis are
 /// silently dropped; while a breaker is open it comes at once.
-pub async fn health(State(state): State<AppState>, deadline: Deadline) -> (StatusCode, Json<Health>) {
+pub(crate) async fn health(State(state): State<AppState>, deadline: Deadline) -> (StatusCode, Json<Health>) {
     let check = state.redis.check_primaries(deadline).await;
     for (shard, error) in &check.failing {
         tracing::error!(%error, shard, "health check: redis is not available");
@@ -46,12 +46,12 @@ pub async fn health(State(state): State<AppState>, deadline: Deadline) -> (Statu
 }
 
 #[derive(Debug, Serialize)]
-pub struct Live {
+pub(crate) struct Live {
     pub status: &'static str,
 }
 
 /// The process is up and serving HTTP. Never touches Redis: a container restarted because Redis
 /// is down would not bring Redis back.
-pub async fn livez() -> Json<Live> {
+pub(crate) async fn livez() -> Json<Live> {
     Json(Live { status: "alive" })
 }

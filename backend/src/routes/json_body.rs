@@ -15,15 +15,15 @@ use serde_json::Value;
 use crate::routes::error::ApiError;
 
 /// Registration bodies are three short strings; anything near this size is abuse.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// An oversized body up to this size is still read, and thrown away, before the 413 goes out. A
 /// client that writes its whole body before reading (most simple clients do) would otherwise be
 /// writing into a socket the server closed, and see a reset instead of its answer. Bodies larger
 /// than this, or announced with `Expect: 100-continue`, are answered at once.
-pub const DRAIN_LIMIT_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const DRAIN_LIMIT_BYTES: usize = 8 * 1024 * 1024;
 
-pub struct JsonBody(pub Value);
+pub(crate) struct JsonBody(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
@@ -59,7 +59,7 @@ async fn read_bounded(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError
 /// Reads what is left of a body that will not be used, and drops it, so that a client still
 /// writing it reads the refusal that follows instead of a reset: a server that closes on unread
 /// data makes the kernel answer with RST, and the client's write fails before it reads a byte.
-pub async fn discard(headers: &HeaderMap, body: Body) {
+pub(crate) async fn discard(headers: &HeaderMap, body: Body) {
     if worth_draining(headers) {
         let _ = read_each(body, |_| {}).await;
     }

@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 /// Counts every request, those cut by the request timeout included: it runs outside
 /// [`enforce_deadline`].
-pub async fn record_http_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn record_http_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method().as_str());
     let route = request
@@ -37,7 +37,7 @@ pub async fn record_http_metrics(State(state): State<AppState>, request: Request
 
 /// Gives the request its deadline, for the handlers to pass down, and answers 503 when the work
 /// outlasts it.
-pub async fn enforce_deadline(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn enforce_deadline(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let deadline = Deadline::after(state.settings.http.request_timeout);
     request.extensions_mut().insert(deadline);
     // `timeout_at` polls the request before its timer, so work that gives up at the deadline
@@ -61,7 +61,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Deadline {
 /// Middleware for the registration route: counts the attempt before the body is even read, and
 /// fails closed with 503 when Redis cannot count it. A refused request's body is still read and
 /// dropped before the answer, so that a client that writes its whole body first reads the answer.
-pub async fn limit_registrations(
+pub(crate) async fn limit_registrations(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     deadline: Deadline,

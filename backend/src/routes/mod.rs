@@ -2,14 +2,14 @@
 //! the one error type every handler answers with.
 
 mod client_ip;
-pub mod error;
-pub mod fallback;
-pub mod health;
-pub mod json_body;
-pub mod metrics;
-pub mod middleware;
-pub mod register;
-pub mod users;
+pub(crate) mod error;
+pub(crate) mod fallback;
+pub(crate) mod health;
+pub(crate) mod json_body;
+pub(crate) mod metrics;
+pub(crate) mod middleware;
+pub(crate) mod register;
+pub(crate) mod users;
 
 use axum::Router;
 use axum::extract::Request;
@@ -21,7 +21,7 @@ use tracing::Level;
 
 use crate::state::AppState;
 
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let register = post(register::register)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::limit_registrations));
     Router::new()

@@ -11,7 +11,7 @@ use crate::routes::json_body::JsonBody;
 use crate::state::AppState;
 use crate::users::{Created, User};
 
-pub async fn register(
+pub(crate) async fn register(
     State(state): State<AppState>,
     deadline: Deadline,
     JsonBody(body): JsonBody,

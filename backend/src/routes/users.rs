@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::users::User;
 
 /// An idempotent read, so it is retried through short Redis outages.
-pub async fn find(
+pub(crate) async fn find(
     State(state): State<AppState>,
     deadline: Deadline,
     id: Result<Path<String>, PathRejection>,

@@ -226,7 +226,7 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// Runs until both directions have ended, a toxic ends the connection, or the proxy closes it.
-    pub async fn run(self) {
+    pub(super) async fn run(self) {
         let Self { client, upstream, chains, mut commands, mut rng, upstream_counters, downstream_counters } = self;
         let mut up = Flow::new(Direction::Upstream, &chains, &mut rng, upstream_counters);
         let mut down = Flow::new(Direction::Downstream, &chains, &mut rng, downstream_counters);

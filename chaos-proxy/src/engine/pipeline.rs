@@ -23,15 +23,15 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub fn has_room(&self) -> bool {
+    pub(super) fn has_room(&self) -> bool {
         self.bytes < OUTBOX_BYTES
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }
 
-    pub fn push(&mut self, data: Bytes) {
+    pub(super) fn push(&mut self, data: Bytes) {
         if !data.is_empty() {
             self.bytes += data.len();
             self.chunks.push_back(data);
@@ -39,12 +39,12 @@ impl Outbox {
     }
 
     /// The bytes to write next.
-    pub fn front(&self) -> Option<&[u8]> {
+    pub(super) fn front(&self) -> Option<&[u8]> {
         self.chunks.front().map(|chunk| &chunk[..])
     }
 
     /// Marks `written` bytes of the front as written.
-    pub fn advance(&mut self, written: usize) {
+    pub(super) fn advance(&mut self, written: usize) {
         let front = self.chunks.front_mut().expect("bytes were written from the front");
         self.bytes -= written;
         if written == front.len() {
@@ -64,7 +64,7 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(toxics: &[Arc<Toxic>], rng: &mut StdRng, now: Instant) -> Self {
+    pub(super) fn new(toxics: &[Arc<Toxic>], rng: &mut StdRng, now: Instant) -> Self {
         Self {
             stages: toxics.iter().map(|toxic| Stage::new(Arc::clone(toxic), rng, now)).collect(),
             input_open: true,
@@ -73,16 +73,16 @@ impl Pipeline {
     }
 
     /// True when bytes read now can go straight to the destination: no toxic, nothing waiting.
-    pub fn passes_through(&self, out: &Outbox) -> bool {
+    pub(super) fn passes_through(&self, out: &Outbox) -> bool {
         self.stages.is_empty() && self.input_open && out.is_empty()
     }
 
     /// True when another chunk from the source can be taken now.
-    pub fn accepts(&self, out: &Outbox) -> bool {
+    pub(super) fn accepts(&self, out: &Outbox) -> bool {
         self.input_open && self.stages.first().map_or_else(|| out.has_room(), Stage::accepts)
     }
 
-    pub fn push(&mut self, chunk: Chunk, out: &mut Outbox) {
+    pub(super) fn push(&mut self, chunk: Chunk, out: &mut Outbox) {
         match self.stages.first_mut() {
             Some(first) => first.push(chunk),
             None => out.push(chunk.data),
@@ -90,7 +90,7 @@ impl Pipeline {
     }
 
     /// The source ended (EOF, or a read error, which Toxiproxy treats alike).
-    pub fn end_input(&mut self) {
+    pub(super) fn end_input(&mut self) {
         self.input_open = false;
         match self.stages.first_mut() {
             Some(first) => first.end_input(Ending::Eof),
@@ -101,13 +101,13 @@ impl Pipeline {
     }
 
     /// How the stream ended, once everything has passed every stage.
-    pub fn ended(&self) -> Option<Ending> {
+    pub(super) fn ended(&self) -> Option<Ending> {
         self.ended
     }
 
     /// Moves whatever can move now, from stage to stage and into `out`. Returns when something
     /// will next be ready, if anything waits on time.
-    pub fn pump(&mut self, now: Instant, rng: &mut StdRng, out: &mut Outbox) -> Option<Instant> {
+    pub(super) fn pump(&mut self, now: Instant, rng: &mut StdRng, out: &mut Outbox) -> Option<Instant> {
         loop {
             let mut moved = false;
             let mut deadline: Option<Instant> = None;
@@ -164,7 +164,7 @@ impl Pipeline {
     /// do: an unchanged toxic keeps its state; an updated one hands on what it held and starts
     /// again; a removed one hands on everything; a new one joins the end. Removing a timeout
     /// toxic closes the stream, as its `Cleanup` closes the stub.
-    pub fn reconcile(&mut self, toxics: &[Arc<Toxic>], rng: &mut StdRng, now: Instant, out: &mut Outbox) {
+    pub(super) fn reconcile(&mut self, toxics: &[Arc<Toxic>], rng: &mut StdRng, now: Instant, out: &mut Outbox) {
         let mut kept: Vec<Stage> = Vec::with_capacity(toxics.len());
         // Chunks handed on by earlier stages that were removed or updated: they are behind
         // everything the next surviving stage holds.

@@ -60,7 +60,7 @@ pub(crate) struct Stage {
 }
 
 impl Stage {
-    pub fn new(toxic: Arc<Toxic>, rng: &mut StdRng, now: Instant) -> Self {
+    pub(super) fn new(toxic: Arc<Toxic>, rng: &mut StdRng, now: Instant) -> Self {
         let run = Self::fresh_run(&toxic, rng, now);
         Self { toxic, input: Input::default(), run, stub: StubState::default() }
     }
@@ -71,7 +71,7 @@ impl Stage {
         (rng.random::<f32>() < toxic.toxicity).then(|| toxic.kind.start(now))
     }
 
-    pub fn accepts(&self) -> bool {
+    pub(super) fn accepts(&self) -> bool {
         self.input.ended.is_none()
             && self.input.chunks.len() < self.toxic.kind.buffer()
             && !self.run.as_ref().is_some_and(Run::holds_input)
@@ -79,16 +79,16 @@ impl Stage {
 
     /// Takes a chunk whatever the capacity: for chunks handed on by a toxic that was removed or
     /// updated, which were already past the point of backpressure.
-    pub fn push(&mut self, chunk: Chunk) {
+    pub(super) fn push(&mut self, chunk: Chunk) {
         self.input.chunks.push_back(chunk);
     }
 
-    pub fn end_input(&mut self, ending: Ending) {
+    pub(super) fn end_input(&mut self, ending: Ending) {
         self.input.ended.get_or_insert(ending);
     }
 
     /// What the stage gives next.
-    pub fn step(&mut self, now: Instant, rng: &mut StdRng) -> Step {
+    pub(super) fn step(&mut self, now: Instant, rng: &mut StdRng) -> Step {
         match &mut self.run {
             Some(run) => run.step(&mut self.input, &mut self.stub, now, rng),
             None => self.input.chunks.pop_front().map_or_else(|| self.input.end_or_idle(), Step::Ready),
@@ -102,7 +102,7 @@ impl Stage {
     }
 
     /// Runs `toxic` from now on, after an update: the input and the stub's state carry over.
-    pub fn restart(&mut self, toxic: Arc<Toxic>, rng: &mut StdRng, now: Instant) -> Vec<Chunk> {
+    pub(super) fn restart(&mut self, toxic: Arc<Toxic>, rng: &mut StdRng, now: Instant) -> Vec<Chunk> {
         let handed_on = self.interrupt();
         self.run = Self::fresh_run(&toxic, rng, now);
         self.toxic = toxic;
@@ -110,13 +110,13 @@ impl Stage {
     }
 
     /// Everything the stage still holds, in order, for when its toxic is removed.
-    pub fn drain(&mut self) -> Vec<Chunk> {
+    pub(super) fn drain(&mut self) -> Vec<Chunk> {
         let mut chunks = self.interrupt();
         chunks.extend(self.input.chunks.drain(..));
         chunks
     }
 
-    pub fn input_ended(&self) -> Option<Ending> {
+    pub(super) fn input_ended(&self) -> Option<Ending> {
         self.input.ended
     }
 }

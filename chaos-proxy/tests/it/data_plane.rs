@@ -13,8 +13,6 @@ use tokio::net::TcpStream;
 
 use crate::support::{ProxyServer, ReadOutcome, echo_server, read_once, round_trip};
 
-/// Slack for a loaded machine on top of any configured delay.
-
 async fn proxied_echo() -> (ProxyServer, TcpStream) {
     let server = ProxyServer::start().await;
     let listen = server.proxy_to("echo", echo_server().await).await;

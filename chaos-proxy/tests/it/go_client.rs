@@ -9,13 +9,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone)]
-pub struct GoClient {
+pub(crate) struct GoClient {
     base: String,
     http: reqwest::Client,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub name: String,
     pub listen: String,
     pub upstream: String,
@@ -25,7 +25,7 @@ pub struct Proxy {
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct Toxic {
+pub(crate) struct Toxic {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -36,10 +36,10 @@ pub struct Toxic {
     pub attributes: BTreeMap<String, f64>,
 }
 
-pub type Result<T> = std::result::Result<T, String>;
+pub(crate) type Result<T> = std::result::Result<T, String>;
 
 impl GoClient {
-    pub fn new(addr: std::net::SocketAddr) -> Self {
+    pub(crate) fn new(addr: std::net::SocketAddr) -> Self {
         Self { base: format!("http://{addr}"), http: reqwest::Client::new() }
     }
 
@@ -63,41 +63,41 @@ impl GoClient {
         Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
     }
 
-    pub async fn proxies(&self) -> Result<BTreeMap<String, Proxy>> {
+    pub(crate) async fn proxies(&self) -> Result<BTreeMap<String, Proxy>> {
         self.call("GET", "/proxies", None, 200, "Proxies").await.map(|body| serde_json::from_value(body).unwrap())
     }
 
-    pub async fn proxy(&self, name: &str) -> Result<Proxy> {
+    pub(crate) async fn proxy(&self, name: &str) -> Result<Proxy> {
         self.call("GET", &format!("/proxies/{name}"), None, 200, "Proxy")
             .await
             .map(|body| serde_json::from_value(body).unwrap())
     }
 
     /// `CreateProxy`: a new, enabled proxy, saved.
-    pub async fn create_proxy(&self, name: &str, listen: &str, upstream: &str) -> Result<Proxy> {
+    pub(crate) async fn create_proxy(&self, name: &str, listen: &str, upstream: &str) -> Result<Proxy> {
         self.save_new(name, listen, upstream, true).await
     }
 
     /// `NewProxy` then `Save`: `POST /proxies` with the fields as they are (and `toxics: null`).
-    pub async fn save_new(&self, name: &str, listen: &str, upstream: &str, enabled: bool) -> Result<Proxy> {
+    pub(crate) async fn save_new(&self, name: &str, listen: &str, upstream: &str, enabled: bool) -> Result<Proxy> {
         let body = json!({"name": name, "listen": listen, "upstream": upstream, "enabled": enabled, "toxics": null});
         self.call("POST", "/proxies", Some(body), 201, "Create").await.map(|body| serde_json::from_value(body).unwrap())
     }
 
     /// `Save` of a proxy already created: `PATCH /proxies/{name}`.
-    pub async fn save(&self, proxy: &Proxy) -> Result<Proxy> {
+    pub(crate) async fn save(&self, proxy: &Proxy) -> Result<Proxy> {
         let body = json!({"name": proxy.name, "listen": proxy.listen, "upstream": proxy.upstream, "enabled": proxy.enabled, "toxics": null});
         self.call("PATCH", &format!("/proxies/{}", proxy.name), Some(body), 200, "Save")
             .await
             .map(|body| serde_json::from_value(body).unwrap())
     }
 
-    pub async fn delete(&self, name: &str) -> Result<()> {
+    pub(crate) async fn delete(&self, name: &str) -> Result<()> {
         self.call("DELETE", &format!("/proxies/{name}"), None, 204, "Delete").await.map(drop)
     }
 
     /// `Populate`: the proxies it returns are dropped on error, as the Go client drops them.
-    pub async fn populate(&self, proxies: &[(&str, &str, &str, bool)]) -> Result<Vec<Proxy>> {
+    pub(crate) async fn populate(&self, proxies: &[(&str, &str, &str, bool)]) -> Result<Vec<Proxy>> {
         let body: Vec<Value> = proxies
             .iter()
             .map(|(name, listen, upstream, enabled)| {
@@ -109,7 +109,7 @@ impl GoClient {
             .map(|body| serde_json::from_value(body["proxies"].clone()).unwrap_or_default())
     }
 
-    pub async fn toxics(&self, proxy: &str) -> Result<Vec<Toxic>> {
+    pub(crate) async fn toxics(&self, proxy: &str) -> Result<Vec<Toxic>> {
         self.call("GET", &format!("/proxies/{proxy}/toxics"), None, 200, "Toxics")
             .await
             .map(|body| serde_json::from_value(body).unwrap())
@@ -117,7 +117,7 @@ impl GoClient {
 
     /// `AddToxic(name, type, stream, toxicity, attributes)`: an empty stream is left out, a
     /// toxicity of -1 is sent as 1, and no attributes are sent as null.
-    pub async fn add_toxic(
+    pub(crate) async fn add_toxic(
         &self,
         proxy: &str,
         name: &str,
@@ -136,7 +136,7 @@ impl GoClient {
     }
 
     /// `UpdateToxic(name, toxicity, attributes)`: a toxicity of -1 is left out.
-    pub async fn update_toxic(&self, proxy: &str, name: &str, toxicity: f32, attributes: Value) -> Result<Toxic> {
+    pub(crate) async fn update_toxic(&self, proxy: &str, name: &str, toxicity: f32, attributes: Value) -> Result<Toxic> {
         let mut body = json!({"attributes": attributes});
         if (toxicity + 1.0).abs() >= f32::EPSILON {
             body["toxicity"] = json!(toxicity);
@@ -146,7 +146,7 @@ impl GoClient {
             .map(|body| serde_json::from_value(body).unwrap())
     }
 
-    pub async fn remove_toxic(&self, proxy: &str, name: &str) -> Result<()> {
+    pub(crate) async fn remove_toxic(&self, proxy: &str, name: &str) -> Result<()> {
         self.call("DELETE", &format!("/proxies/{proxy}/toxics/{name}"), None, 204, "RemoveToxic").await.map(drop)
     }
 }

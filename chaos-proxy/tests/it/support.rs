@@ -6,25 +6,25 @@ use std::net::SocketAddr;
 use chaos_proxy::InProcess;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-pub use testkit::net::{ReadOutcome, echo_server, read_once, round_trip};
+pub(crate) use testkit::net::{ReadOutcome, echo_server, read_once, round_trip};
 
-pub struct ProxyServer {
+pub(crate) struct ProxyServer {
     pub addr: SocketAddr,
     http: reqwest::Client,
     _server: InProcess,
 }
 
 impl ProxyServer {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with_metrics(false, false).await
     }
 
     /// A server run as with `-proxy-metrics` and `-runtime-metrics`.
-    pub async fn start_with_metrics(proxy_metrics: bool, runtime_metrics: bool) -> Self {
+    pub(crate) async fn start_with_metrics(proxy_metrics: bool, runtime_metrics: bool) -> Self {
         let server = InProcess::start(Some(7), proxy_metrics, runtime_metrics).await.expect("a free port for the API");
         Self { addr: server.addr, http: reqwest::Client::new(), _server: server }
     }
-    pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
         let mut request = self.http.request(method.parse().unwrap(), format!("http://{}{path}", self.addr));
         if let Some(body) = body {
             request = request.body(body.to_owned());
@@ -37,12 +37,12 @@ impl ProxyServer {
         (status, body)
     }
 
-    pub async fn json(&self, method: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+    pub(crate) async fn json(&self, method: &str, path: &str, body: &Value) -> (StatusCode, Value) {
         self.call(method, path, Some(&body.to_string())).await
     }
 
     /// Creates a proxy on a free port in front of `upstream` and returns the address it listens on.
-    pub async fn proxy_to(&self, name: &str, upstream: SocketAddr) -> SocketAddr {
+    pub(crate) async fn proxy_to(&self, name: &str, upstream: SocketAddr) -> SocketAddr {
         let (status, body) = self
             .json("POST", "/proxies", &json!({"name": name, "listen": "127.0.0.1:0", "upstream": upstream.to_string()}))
             .await;
@@ -50,7 +50,7 @@ impl ProxyServer {
         body["listen"].as_str().unwrap().parse().expect("the bound address is reported")
     }
 
-    pub async fn add_toxic(&self, proxy: &str, toxic: Value) -> Value {
+    pub(crate) async fn add_toxic(&self, proxy: &str, toxic: Value) -> Value {
         let (status, body) = self.json("POST", &format!("/proxies/{proxy}/toxics"), &toxic).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use e2e::{Stack, StackOptions};
-pub use testkit::poll_until;
+pub(crate) use testkit::poll_until;
 
 /// Slack added to every bound derived from a configured timeout, for a busy 2-core machine.
-pub const MARGIN: Duration = Duration::from_secs(2);
+pub(crate) const MARGIN: Duration = Duration::from_secs(2);
 
-pub async fn stack(options: StackOptions) -> Stack {
+pub(crate) async fn stack(options: StackOptions) -> Stack {
     match Stack::start(options).await {
         Ok(stack) => stack,
         Err(error) => panic!("the e2e stack did not start: {error}"),
@@ -16,20 +16,20 @@ pub async fn stack(options: StackOptions) -> Stack {
 }
 
 /// `/health`'s status and `redis_status`.
-pub async fn health(stack: &Stack) -> (u16, String) {
+pub(crate) async fn health(stack: &Stack) -> (u16, String) {
     let answer = stack.backend().health().await.expect("the backend answers /health");
     (answer.status, answer.field("redis_status").as_str().unwrap_or_default().to_owned())
 }
 
-pub fn connected(health: &(u16, String)) -> bool {
+pub(crate) fn connected(health: &(u16, String)) -> bool {
     health.0 == 200 && health.1 == "connected"
 }
 
-pub fn disconnected(health: &(u16, String)) -> bool {
+pub(crate) fn disconnected(health: &(u16, String)) -> bool {
     health.0 == 503 && health.1 == "disconnected"
 }
 
 /// A unique email per call, so that registrations never collide across or within tests.
-pub fn email(tag: &str) -> String {
+pub(crate) fn email(tag: &str) -> String {
     format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
 }

@@ -11,9 +11,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 /// A /8's worth of IPv4 addresses.
-pub const PUBLIC_IPV4_LIMIT: u128 = 1 << 24;
+pub(super) const PUBLIC_IPV4_LIMIT: u128 = 1 << 24;
 /// A /32's worth of IPv6 addresses.
-pub const PUBLIC_IPV6_LIMIT: u128 = 1 << 96;
+pub(super) const PUBLIC_IPV6_LIMIT: u128 = 1 << 96;
 
 /// IPv4 space that the internet never routes (RFC 6890 and friends).
 const NOT_PUBLIC_IPV4: [&str; 14] = [

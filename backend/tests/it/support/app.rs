@@ -11,17 +11,17 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Timeouts short enough for tests, long enough for a loaded 2-core machine.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(400);
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_millis(400);
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
-pub fn settings(redis_url: &str, overrides: &[(&str, &str)]) -> Settings {
+pub(crate) fn settings(redis_url: &str, overrides: &[(&str, &str)]) -> Settings {
     let operation_timeout = format!("{}ms", OPERATION_TIMEOUT.as_millis());
     let probe_interval = format!("{}ms", PROBE_INTERVAL.as_millis());
     let mut vars: HashMap<&str, &str> = HashMap::from([
@@ -38,11 +38,11 @@ pub fn settings(redis_url: &str, overrides: &[(&str, &str)]) -> Settings {
 }
 
 impl TestApp {
-    pub async fn spawn(redis_url: &str, overrides: &[(&str, &str)]) -> Self {
+    pub(crate) async fn spawn(redis_url: &str, overrides: &[(&str, &str)]) -> Self {
         Self::spawn_with(settings(redis_url, overrides)).await
     }
 
-    pub async fn spawn_with(settings: Settings) -> Self {
+    pub(crate) async fn spawn_with(settings: Settings) -> Self {
         let app = App::build(settings).await.expect("the app binds a free port");
         let addr = app.local_addr();
         let (shutdown, signal) = oneshot::channel::<()>();
@@ -53,30 +53,30 @@ impl TestApp {
         Self { addr, client, shutdown: Some(shutdown), server: Some(server) }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("the backend answers")
     }
 
-    pub async fn register(&self, body: &Value) -> reqwest::Response {
+    pub(crate) async fn register(&self, body: &Value) -> reqwest::Response {
         self.client.post(self.url("/api/v1/auth/register")).json(body).send().await.expect("the backend answers")
     }
 
     /// The OpenMetrics text of `/metrics`.
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         self.get("/metrics").await.text().await.expect("metrics are text")
     }
 
     /// The value of one series (`name{labels}` exactly as exported), or `None` when absent.
-    pub async fn metric(&self, series: &str) -> Option<f64> {
+    pub(crate) async fn metric(&self, series: &str) -> Option<f64> {
         metric(&self.metrics().await, series)
     }
 
     /// Asks the server to stop and waits until it has.
-    pub async fn shut_down(mut self) -> std::io::Result<()> {
+    pub(crate) async fn shut_down(mut self) -> std::io::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -92,11 +92,11 @@ impl Drop for TestApp {
     }
 }
 
-pub fn user(email: &str) -> Value {
+pub(crate) fn user(email: &str) -> Value {
     json!({"email": email, "password": "s3cure-passw0rd", "name": "Test User"})
 }
 
 /// The value of `series` in OpenMetrics `text`, or `None` when it is not exported.
-pub fn metric(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

@@ -1,5 +1,5 @@
-pub mod app;
+pub(crate) mod app;
 
-pub use app::{OPERATION_TIMEOUT, PROBE_INTERVAL, TestApp, metric, user};
-pub use testkit::redis::{LocalCluster as RedisCluster, RedisServer};
-pub use testkit::{MARGIN, poll_until, timed};
+pub(crate) use app::{OPERATION_TIMEOUT, PROBE_INTERVAL, TestApp, metric, user};
+pub(crate) use testkit::redis::{LocalCluster as RedisCluster, RedisServer};
+pub(crate) use testkit::{MARGIN, poll_until, timed};

@@ -28,7 +28,7 @@ pub(crate) struct Input {
 
 impl Input {
     /// `End` once the input has ended and every chunk has gone, else `Idle`.
-    pub fn end_or_idle(&self) -> Step {
+    pub(crate) fn end_or_idle(&self) -> Step {
         match self.ended {
             Some(ending) if self.chunks.is_empty() => Step::End(ending),
             _ => Step::Idle,
@@ -157,15 +157,15 @@ macro_rules! registry {
         }
 
         impl Run {
-            pub fn step(&mut self, input: &mut Input, stub: &mut StubState, now: Instant, rng: &mut StdRng) -> Step {
+            pub(crate) fn step(&mut self, input: &mut Input, stub: &mut StubState, now: Instant, rng: &mut StdRng) -> Step {
                 match self { $(Self::$variant(run) => run.step(input, stub, now, rng)),+ }
             }
 
-            pub fn holds_input(&self) -> bool {
+            pub(crate) fn holds_input(&self) -> bool {
                 match self { $(Self::$variant(run) => run.holds_input()),+ }
             }
 
-            pub fn interrupt(self, input: &mut Input) -> Vec<Chunk> {
+            pub(crate) fn interrupt(self, input: &mut Input) -> Vec<Chunk> {
                 match self { $(Self::$variant(run) => run.interrupt(input)),+ }
             }
         }
