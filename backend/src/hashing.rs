@@ -22,7 +22,7 @@ use crate::metrics::HashingMetrics;
 
 /// Why a password was not hashed.
 #[derive(Debug, thiserror::Error)]
-pub enum HashError {
+pub(crate) enum HashError {
     /// Every worker stayed busy for the whole queue timeout: the service is overloaded, not broken.
     #[error("no password hashing worker became free within {0:?}")]
     Busy(Duration),

@@ -31,7 +31,7 @@ pub struct RouteLabels {
 
 /// The method as a metric label: the standard methods (RFC 9110 and PATCH) by name, any other
 /// as `other`, so that invented methods cannot add series.
-pub fn method_label(method: &str) -> &'static str {
+pub(crate) fn method_label(method: &str) -> &'static str {
     match method {
         "GET" => "GET",
         "HEAD" => "HEAD",
@@ -251,7 +251,7 @@ impl Metrics {
     }
 
     /// Publishes the timeouts of `settings`.
-    pub fn publish_settings(&self, settings: &crate::config::Settings) {
+    pub(crate) fn publish_settings(&self, settings: &crate::config::Settings) {
         for (setting, value) in settings.timeouts() {
             self.settings.get_or_create(&SettingLabels { setting }).set(value.as_secs_f64());
         }

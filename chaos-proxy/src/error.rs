@@ -73,7 +73,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A body as Go's `http.Error` sends it: plain text, not to be sniffed, ending in a newline.
-pub fn text_error(status: StatusCode, body: String) -> Response {
+pub(crate) fn text_error(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

@@ -27,7 +27,13 @@ pub struct ProxyMetrics {
 
 impl ProxyMetrics {
     /// The received and sent counters of one direction of one proxy.
-    pub fn counters(&self, direction: &'static str, proxy: &str, listener: &str, upstream: &str) -> (Counter, Counter) {
+    pub(crate) fn counters(
+        &self,
+        direction: &'static str,
+        proxy: &str,
+        listener: &str,
+        upstream: &str,
+    ) -> (Counter, Counter) {
         let labels = ProxyLabels {
             direction,
             listener: listener.to_owned(),

@@ -154,7 +154,7 @@ impl ProxyFields {
 
     /// The body of `POST /populate`: proxies with `enabled` defaulting to true, checked for a
     /// name and an upstream before any is created.
-    pub fn decode_list(body: &[u8]) -> Result<Vec<Self>, ApiError> {
+    pub(crate) fn decode_list(body: &[u8]) -> Result<Vec<Self>, ApiError> {
         let value = first_value(body)?;
         let Value::Array(items) = &value else {
             return Err(ApiError::bad_request_body(&format!(
@@ -183,7 +183,7 @@ impl ProxyFields {
 /// A toxic request as Toxiproxy's first decoding pass reads it: everything but the attributes,
 /// which are read once the type is known.
 #[derive(Debug, Clone)]
-pub struct ToxicRequest {
+pub(crate) struct ToxicRequest {
     pub name: String,
     pub kind: String,
     /// As given: Toxiproxy matches it case-insensitively but keeps the caller's spelling.
@@ -195,7 +195,7 @@ pub struct ToxicRequest {
 
 impl ToxicRequest {
     /// Reads a new toxic: downstream and fully toxic by default, named `<type>_<stream>`.
-    pub fn decode(body: &[u8]) -> Result<Self, ApiError> {
+    pub(crate) fn decode(body: &[u8]) -> Result<Self, ApiError> {
         let value = first_value(body)?;
         let fields = Fields::of(&value, "ToxicWrapper", "toxics.ToxicWrapper")?;
         let mut request = Self {
@@ -230,7 +230,7 @@ impl ToxicRequest {
     }
 
     /// The toxic, its attributes read over their zero values.
-    pub fn into_toxic(self) -> Result<Toxic, ApiError> {
+    pub(crate) fn into_toxic(self) -> Result<Toxic, ApiError> {
         let zero = ToxicKind::zero(&self.kind).ok_or_else(ApiError::invalid_toxic_type)?;
         let kind = read_attributes(&zero, self.attributes.as_ref())?;
         Ok(Toxic { name: self.name, kind, toxicity: self.toxicity })
@@ -238,7 +238,7 @@ impl ToxicRequest {
 }
 
 /// The body of a toxic update: attributes and toxicity read over the current ones.
-pub fn decode_toxic_update(current: &Toxic, body: &[u8]) -> Result<Toxic, ApiError> {
+pub(crate) fn decode_toxic_update(current: &Toxic, body: &[u8]) -> Result<Toxic, ApiError> {
     let value = first_value(body)?;
     let fields = Fields::of(
         &value,
@@ -332,7 +332,7 @@ fn go_float32<S: Serializer>(value: &f32, serializer: S) -> Result<S::Ok, S::Err
 
 /// JSON as Go's `json.Marshal` writes it: compact, with `<`, `>`, `&`, U+2028 and U+2029
 /// escaped, so that a name holding them reads back the same in every client.
-pub fn go_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn go_json<T: Serialize>(value: &T) -> String {
     let text = serde_json::to_string(value).expect("API views serialise");
     if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
         return text;

@@ -78,7 +78,7 @@ impl Environment {
     }
 
     /// Where the backend's memory is read for the timeline.
-    pub fn memory_source(&self) -> MemorySource {
+    pub(crate) fn memory_source(&self) -> MemorySource {
         match self {
             Self::Local(stack) => MemorySource::Container(stack.backend_container_id(0).to_owned()),
             Self::Remote { backend_url, .. } => MemorySource::Metrics(BackendClient::new(backend_url.clone())),

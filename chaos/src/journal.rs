@@ -153,7 +153,7 @@ impl Journal {
     }
 
     /// Every probe outcome, in the order they were checked, with the phase each belongs to.
-    pub fn probe_outcomes(&self) -> impl Iterator<Item = (&'static str, &ProbeOutcome)> {
+    pub(crate) fn probe_outcomes(&self) -> impl Iterator<Item = (&'static str, &ProbeOutcome)> {
         let before = self.steady_states.before.probes.iter().map(|probe| ("steady state before", probe));
         let method = self.run.iter().filter_map(|activity| activity.probe.as_ref()).map(|probe| ("method", probe));
         let after = self
@@ -166,7 +166,7 @@ impl Journal {
     }
 
     /// The activities, of the method and of the rollbacks, that could not run.
-    pub fn failed_activities(&self) -> impl Iterator<Item = &Activity> {
+    pub(crate) fn failed_activities(&self) -> impl Iterator<Item = &Activity> {
         self.run.iter().chain(&self.rollbacks).filter(|activity| activity.error.is_some())
     }
 }

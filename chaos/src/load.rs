@@ -49,7 +49,7 @@ impl Load {
     }
 
     /// The samples sent in the last `window`.
-    pub fn recent(&self, window: Duration, now: Duration) -> Vec<Sample> {
+    pub(crate) fn recent(&self, window: Duration, now: Duration) -> Vec<Sample> {
         let since = now.saturating_sub(window);
         self.samples.lock().expect("samples lock").iter().filter(|sample| sample.at >= since).copied().collect()
     }

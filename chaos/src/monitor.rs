@@ -10,13 +10,13 @@ use tokio::task::JoinHandle;
 use crate::timeline::{HealthPoint, MemoryPoint};
 
 /// Polls `/health` every 100 ms, apart from the load, to time detection and recovery.
-pub struct HealthMonitor {
+pub(crate) struct HealthMonitor {
     points: Arc<Mutex<Vec<HealthPoint>>>,
     task: JoinHandle<()>,
 }
 
 impl HealthMonitor {
-    pub fn start(base_url: &str, started: Instant) -> Self {
+    pub(crate) fn start(base_url: &str, started: Instant) -> Self {
         let points = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&points);
         let backend = BackendClient::with_timeout(base_url, Duration::from_secs(10));
@@ -33,7 +33,7 @@ impl HealthMonitor {
         Self { points, task }
     }
 
-    pub fn stop(self) -> Vec<HealthPoint> {
+    pub(crate) fn stop(self) -> Vec<HealthPoint> {
         self.task.abort();
         self.points.lock().expect("health lock").clone()
     }
@@ -41,7 +41,7 @@ impl HealthMonitor {
 
 /// Where the backend's memory is read.
 #[derive(Debug, Clone)]
-pub enum MemorySource {
+pub(crate) enum MemorySource {
     /// A local stack's container, through the Docker stats API.
     Container(String),
     /// A deployed backend's `/metrics`.
@@ -63,13 +63,13 @@ impl MemorySource {
 }
 
 /// Samples the backend's memory every 500 ms.
-pub struct MemoryMonitor {
+pub(crate) struct MemoryMonitor {
     points: Arc<Mutex<Vec<MemoryPoint>>>,
     task: JoinHandle<()>,
 }
 
 impl MemoryMonitor {
-    pub fn start(source: MemorySource, started: Instant) -> Self {
+    pub(crate) fn start(source: MemorySource, started: Instant) -> Self {
         let points = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&points);
         let task = tokio::spawn(async move {
@@ -83,7 +83,7 @@ impl MemoryMonitor {
         Self { points, task }
     }
 
-    pub fn stop(self) -> Vec<MemoryPoint> {
+    pub(crate) fn stop(self) -> Vec<MemoryPoint> {
         self.task.abort();
         self.points.lock().expect("memory lock").clone()
     }

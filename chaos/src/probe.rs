@@ -28,7 +28,7 @@ pub struct ProbeOutcome {
 }
 
 /// Judges one HTTP answer against an `http` probe's tolerance.
-pub fn judge_http(probe: &Probe, status: Option<u16>, body: &Value, latency: Duration) -> (bool, String) {
+pub(crate) fn judge_http(probe: &Probe, status: Option<u16>, body: &Value, latency: Duration) -> (bool, String) {
     let Probe::Http { status: expected_status, json, max_latency, .. } = probe else {
         unreachable!("judge_http is only called for http probes")
     };
@@ -60,7 +60,7 @@ pub fn judge_http(probe: &Probe, status: Option<u16>, body: &Value, latency: Dur
 }
 
 /// Judges a latency percentile of the load's samples.
-pub fn judge_latency(percentile: f64, max: Duration, samples: &[Sample]) -> (bool, String) {
+pub(crate) fn judge_latency(percentile: f64, max: Duration, samples: &[Sample]) -> (bool, String) {
     match Stats::percentile(samples, percentile) {
         None => (false, "no requests in the window".to_owned()),
         Some(observed) => (
@@ -71,7 +71,7 @@ pub fn judge_latency(percentile: f64, max: Duration, samples: &[Sample]) -> (boo
 }
 
 /// Judges the share of failed requests among the load's samples.
-pub fn judge_error_rate(max: f64, samples: &[Sample]) -> (bool, String) {
+pub(crate) fn judge_error_rate(max: f64, samples: &[Sample]) -> (bool, String) {
     if samples.is_empty() {
         return (false, "no requests in the window".to_owned());
     }
@@ -93,14 +93,14 @@ pub fn millis(duration: Duration) -> String {
 }
 
 /// Runs probes against a base URL and the running load.
-pub struct Prober<'a> {
+pub(crate) struct Prober<'a> {
     pub backend: &'a BackendClient,
     pub load: &'a Load,
     pub started: Instant,
 }
 
 impl Prober<'_> {
-    pub async fn check(&self, probe: &Probe) -> ProbeOutcome {
+    pub(crate) async fn check(&self, probe: &Probe) -> ProbeOutcome {
         let (tolerance_met, observed) = match probe {
             Probe::Http { path, .. } => {
                 let sent = Instant::now();
@@ -120,7 +120,7 @@ impl Prober<'_> {
     }
 
     /// Polls until the tolerance holds or `within` runs out.
-    pub async fn poll(&self, probe: &Probe, within: Duration) -> ProbeOutcome {
+    pub(crate) async fn poll(&self, probe: &Probe, within: Duration) -> ProbeOutcome {
         let started = Instant::now();
         loop {
             let mut outcome = self.check(probe).await;

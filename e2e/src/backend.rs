@@ -19,14 +19,14 @@ use crate::images;
 pub const HTTP_PORT: ContainerPort = ContainerPort::Tcp(8080);
 
 #[derive(Debug, Clone)]
-pub struct BackendImage {
+pub(crate) struct BackendImage {
     name: String,
     tag: String,
     env: BTreeMap<String, String>,
 }
 
 impl BackendImage {
-    pub fn new(name: impl Into<String>, tag: impl Into<String>, config: &BackendConfig) -> Self {
+    pub(crate) fn new(name: impl Into<String>, tag: impl Into<String>, config: &BackendConfig) -> Self {
         Self { name: name.into(), tag: tag.into(), env: config.env().clone() }
     }
 }

@@ -76,7 +76,7 @@ impl Expected {
 
     /// True when `state` is a failure: a kill for lack of memory, a restart, or not running
     /// since the expected start without having been stopped on purpose.
-    pub fn is_failure(&self, state: &ContainerState) -> bool {
+    pub(crate) fn is_failure(&self, state: &ContainerState) -> bool {
         let (started_at, stopped_on_purpose) = self.0.lock().expect("expectation lock").clone();
         let running_as_expected = state.status == ContainerStateStatusEnum::RUNNING && state.started_at == started_at;
         state.oom_killed || state.restart_count > 0 || !(running_as_expected || stopped_on_purpose)
@@ -131,7 +131,7 @@ pub async fn kill(id: &str) -> Result<()> {
 }
 
 /// Gives a running container a new memory limit (swap included, so that none hides a kill).
-pub async fn limit_memory(id: &str, bytes: i64) -> Result<()> {
+pub(crate) async fn limit_memory(id: &str, bytes: i64) -> Result<()> {
     let update = ContainerUpdateBody { memory: Some(bytes), memory_swap: Some(bytes), ..Default::default() };
     docker::client()?.update_container(id, update).await?;
     Ok(())

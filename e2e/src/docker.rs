@@ -21,10 +21,10 @@ use crate::error::{Error, Result};
 
 /// Label naming the process that owns a container, so that leftovers of a killed process can be
 /// told apart from a running test's containers.
-pub const OWNER_PID_LABEL: &str = "gift-genie-e2e.pid";
-pub const OWNER_HOST_LABEL: &str = "gift-genie-e2e.host";
+pub(crate) const OWNER_PID_LABEL: &str = "gift-genie-e2e.pid";
+pub(crate) const OWNER_HOST_LABEL: &str = "gift-genie-e2e.host";
 /// Every network a stack creates starts with this, followed by the owning process id.
-pub const NETWORK_PREFIX: &str = "gift-genie-e2e-";
+pub(crate) const NETWORK_PREFIX: &str = "gift-genie-e2e-";
 
 /// Labelled with this process, so that [`sweep_leftovers`] can remove it if we die.
 pub(crate) fn labelled<I: Image>(image: impl Into<ContainerRequest<I>>) -> ContainerRequest<I> {
@@ -55,7 +55,7 @@ pub fn client() -> Result<&'static Docker> {
 ///
 /// Through bollard rather than testcontainers' exec, whose result cannot cross threads: stacks
 /// are started, and faults injected, from spawned tasks too.
-pub async fn exec<I: Image>(
+pub(crate) async fn exec<I: Image>(
     container: &ContainerAsync<I>,
     program: &str,
     args: &[&str],
@@ -99,7 +99,7 @@ pub fn hostname() -> String {
 
 /// Gives a running container a DNS alias on `network`. testcontainers-rs has no alias option, so
 /// the container is reattached with one; Docker re-publishes its ports, so read host ports after.
-pub async fn attach_alias(network: &str, container_id: &str, alias: &str) -> Result<()> {
+pub(crate) async fn attach_alias(network: &str, container_id: &str, alias: &str) -> Result<()> {
     let docker = client()?;
     docker
         .disconnect_network(network, NetworkDisconnectRequest { container: container_id.to_owned(), force: Some(true) })
@@ -115,7 +115,7 @@ pub async fn attach_alias(network: &str, container_id: &str, alias: &str) -> Res
 }
 
 /// The container's address on `network`.
-pub async fn address_on(network: &str, container_id: &str) -> Result<IpAddr> {
+pub(crate) async fn address_on(network: &str, container_id: &str) -> Result<IpAddr> {
     let details = client()?.inspect_container(container_id, None).await?;
     details
         .network_settings
@@ -132,7 +132,7 @@ fn process_is_gone(pid: &str) -> bool {
 
 /// Removes containers and networks left by e2e processes of this machine that no longer run
 /// (killed by a timeout or a signal before their `Drop` ran).
-pub async fn sweep_leftovers() -> Result<()> {
+pub(crate) async fn sweep_leftovers() -> Result<()> {
     let docker = client()?;
     let host = hostname();
     let filters = HashMap::from([("label".to_owned(), vec![format!("{OWNER_HOST_LABEL}={host}")])]);

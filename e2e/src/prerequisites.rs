@@ -11,7 +11,7 @@ pub fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// A host binary that goes into a locally built image.
-pub fn host_binary(program: &str, package: &str) -> Result<PathBuf> {
+pub(crate) fn host_binary(program: &str, package: &str) -> Result<PathBuf> {
     which(program).ok_or_else(|| Error::Prerequisite {
         what: format!("{program} is not on PATH"),
         fix: format!(

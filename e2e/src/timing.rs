@@ -79,7 +79,7 @@ fn millis<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Er
 }
 
 /// The metric family a backend publishes its timeouts in, labelled by `setting`.
-pub const SETTINGS_METRIC: &str = "gift_genie_setting_seconds";
+pub(crate) const SETTINGS_METRIC: &str = "gift_genie_setting_seconds";
 
 impl Timeouts {
     /// The timeouts of a backend started with `settings`.

@@ -16,7 +16,7 @@ pub fn root() -> PathBuf {
 ///
 /// Runs the same `cargo` that runs the tests. Cargo's own locking makes concurrent test processes
 /// wait for one build; once built, this is a no-op that takes a fraction of a second.
-pub fn build_binaries(targets: &[(&str, &str)]) -> Result<HashMap<String, PathBuf>> {
+pub(crate) fn build_binaries(targets: &[(&str, &str)]) -> Result<HashMap<String, PathBuf>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.current_dir(root()).args(["build", "--message-format=json-render-diagnostics", "--quiet"]);
@@ -68,7 +68,7 @@ pub fn build_binaries(targets: &[(&str, &str)]) -> Result<HashMap<String, PathBu
 
 /// What a Docker build of this workspace needs: the manifest, the lock file, and the top-level
 /// folder of every member (cargo refuses to load a workspace with a member missing).
-pub fn build_context_entries() -> Result<Vec<String>> {
+pub(crate) fn build_context_entries() -> Result<Vec<String>> {
     #[derive(serde::Deserialize)]
     struct Manifest {
         workspace: Members,

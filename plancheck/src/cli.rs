@@ -12,7 +12,7 @@ use crate::report::{Report, SourceIndex, github, sarif};
 use crate::{Plan, PlanError, PolicyConfig, check, input, snapshot, summary};
 
 pub const EXIT_VIOLATIONS: u8 = 1;
-pub const EXIT_UNREADABLE: u8 = 2;
+pub(crate) const EXIT_UNREADABLE: u8 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

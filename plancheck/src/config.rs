@@ -226,7 +226,7 @@ impl StaticConfig {
     }
 
     /// Every resource as if a first apply created it, with the values a plan could know.
-    pub fn as_plan(&self) -> Plan<'static> {
+    pub(crate) fn as_plan(&self) -> Plan<'static> {
         let raw = |value: &Value| Cow::Owned(serde_json::value::to_raw_value(value).expect("JSON serialises"));
         let changes = self
             .resources

@@ -13,10 +13,10 @@ use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 
 /// `serde_json`'s own recursion limit: values are read this deep, and no deeper.
-pub const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// What stands for the part of a value nested deeper than [`MAX_DEPTH`].
-pub const TOO_DEEP: &str = "(nested more than 128 levels deep)";
+pub(crate) const TOO_DEEP: &str = "(nested more than 128 levels deep)";
 
 /// The JSON type of `raw`, as a message names it.
 pub fn type_name(raw: &RawValue) -> &'static str {

@@ -21,10 +21,10 @@ pub use plan::{Action, Plan, ResourceChange};
 pub use policy::{Findings, PolicyConfig, Violation, check};
 
 /// Shown instead of values Terraform only learns when it applies.
-pub const UNKNOWN: &str = "(known after apply)";
-pub const SENSITIVE: &str = "(sensitive)";
-pub const REDACTED_TIMESTAMP: &str = "(timestamp)";
-pub const REDACTED_VERSION: &str = "(version)";
+pub(crate) const UNKNOWN: &str = "(known after apply)";
+pub(crate) const SENSITIVE: &str = "(sensitive)";
+pub(crate) const REDACTED_TIMESTAMP: &str = "(timestamp)";
+pub(crate) const REDACTED_VERSION: &str = "(version)";
 
 /// Attributes that change on every apply or identify an instance rather than describe it.
 const NOISE: [&str; 4] = ["id", "timeouts", "project_id", "organization_id"];

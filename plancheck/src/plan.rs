@@ -64,7 +64,7 @@ impl Action {
     }
 
     /// True when the resource, and whatever it holds, is gone after apply, even if briefly.
-    pub fn destroys(self) -> bool {
+    pub(crate) fn destroys(self) -> bool {
         matches!(self, Self::Replace | Self::Delete)
     }
 
@@ -80,7 +80,7 @@ impl Action {
     }
 
     /// True when the change leaves the resource as it is.
-    pub fn is_no_change(self) -> bool {
+    pub(crate) fn is_no_change(self) -> bool {
         matches!(self, Self::NoOp | Self::Read)
     }
 }
@@ -122,7 +122,7 @@ impl ResourceChange<'_> {
 
     /// One attribute of [`Self::values`], such as `["environment_variables", "REDIS_URL"]`;
     /// `Null` when absent.
-    pub fn value_at(&self, path: &[&str]) -> Value {
+    pub(crate) fn value_at(&self, path: &[&str]) -> Value {
         let change = &self.change;
         if self.action.removes() {
             render_at(change.before.as_deref(), None, change.before_sensitive.as_deref(), path)
@@ -406,7 +406,7 @@ impl<'a> Plan<'a> {
     }
 
     /// Changes of one resource type.
-    pub fn of_type<'p>(&'p self, kind: &'p str) -> impl Iterator<Item = &'p ResourceChange<'a>> + 'p {
+    pub(crate) fn of_type<'p>(&'p self, kind: &'p str) -> impl Iterator<Item = &'p ResourceChange<'a>> + 'p {
         self.changes.iter().filter(move |change| change.kind == kind)
     }
 
@@ -428,7 +428,7 @@ impl<'a> Plan<'a> {
     }
 
     /// True when any resource of the plan is Scaleway's.
-    pub fn has_scaleway_resources(&self) -> bool {
+    pub(crate) fn has_scaleway_resources(&self) -> bool {
         let scaleway = |kind: &str| kind.starts_with("scaleway_");
         self.changes.iter().any(|change| scaleway(&change.kind)) || self.state.iter().any(|r| scaleway(&r.kind))
     }

@@ -45,7 +45,7 @@ impl Collector for ProcessCollector {
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct ProcessStats {
+pub(crate) struct ProcessStats {
     pub cpu_seconds: f64,
     pub resident_bytes: f64,
     pub virtual_bytes: f64,
@@ -60,7 +60,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 impl ProcessStats {
     #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     /// This process's figures, or `None` where `/proc` cannot tell.
-    pub fn read() -> Option<Self> {
+    pub(crate) fn read() -> Option<Self> {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         // Fields after the command name, which is in parentheses and may hold spaces.
         let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();

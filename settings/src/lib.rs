@@ -509,7 +509,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
 
 /// The longest duration any setting takes: a day. Longer is never meant, and would overflow the
 /// arithmetic on instants that deadlines need.
-pub const MAX_DURATION: Duration = Duration::from_hours(24);
+pub(crate) const MAX_DURATION: Duration = Duration::from_hours(24);
 
 /// Accepts `500ms`, `5s`, `1m 30s`, or a bare number of seconds such as `5` or `0.5`, the form the
 /// Python settings used, within `bound` and at most [`MAX_DURATION`]. The error says what was

@@ -166,7 +166,10 @@ mod whole {
         serializer.serialize_u64(u64::try_from(value.as_nanos() / unit.as_nanos()).unwrap_or(u64::MAX))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D, unit: Duration) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        unit: Duration,
+    ) -> Result<Duration, D::Error> {
         u64::deserialize(deserializer).map(|count| unit.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)))
     }
 }

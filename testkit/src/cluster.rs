@@ -9,7 +9,7 @@ use crate::wait::{self, NotDone};
 /// How long forming a cluster, or any other step of a harness, may take.
 pub const STEP_WITHIN: Duration = Duration::from_secs(30);
 /// A node's cluster bus listens on its port plus this.
-pub const CLUSTER_BUS_OFFSET: u16 = 10_000;
+pub(crate) const CLUSTER_BUS_OFFSET: u16 = 10_000;
 
 /// A node a cluster can be formed of.
 #[allow(async_fn_in_trait)] // the harnesses drive nodes from one task; nothing needs Send here
@@ -30,7 +30,7 @@ pub struct ShapeError(pub String);
 
 /// The `redis-server` arguments of a cluster node, with the time a silent primary has before its
 /// replica takes over.
-pub fn server_args(node_timeout: Duration) -> Vec<String> {
+pub(crate) fn server_args(node_timeout: Duration) -> Vec<String> {
     ["--cluster-enabled", "yes", "--cluster-node-timeout", &node_timeout.as_millis().to_string()]
         .into_iter()
         .map(str::to_owned)
@@ -73,14 +73,14 @@ pub struct SlotRange {
 }
 
 /// `CLUSTER SLOTS` as `asked` tells it.
-pub async fn slot_owners<N: Node>(asked: &N) -> Result<Vec<SlotRange>, N::Error> {
+pub(crate) async fn slot_owners<N: Node>(asked: &N) -> Result<Vec<SlotRange>, N::Error> {
     let text = asked.redis_cli(&["CLUSTER", "SLOTS"]).await?;
     Ok(parse_slots(&text)?)
 }
 
 /// `CLUSTER SLOTS` as `redis-cli` prints it: per range, its first and last slot, then for each
 /// node its host, port and id, one per line.
-pub fn parse_slots(text: &str) -> Result<Vec<SlotRange>, ShapeError> {
+pub(crate) fn parse_slots(text: &str) -> Result<Vec<SlotRange>, ShapeError> {
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
     let mut ranges = Vec::new();
     let mut index = 0;
@@ -113,7 +113,7 @@ pub async fn range_of_slot<N: Node>(asked: &N, slot: u16) -> Result<SlotRange, N
 }
 
 /// The slot of `key`, as `asked` computes it.
-pub async fn slot_of<N: Node>(asked: &N, key: &str) -> Result<u16, N::Error> {
+pub(crate) async fn slot_of<N: Node>(asked: &N, key: &str) -> Result<u16, N::Error> {
     let reply = asked.redis_cli(&["CLUSTER", "KEYSLOT", key]).await?;
     Ok(reply.trim().parse().map_err(|_| ShapeError(format!("CLUSTER KEYSLOT gave {reply:?}")))?)
 }
@@ -127,7 +127,7 @@ pub fn node_at<'a, N: Node>(nodes: &'a [N], endpoint: &str) -> Result<&'a N, Sha
 }
 
 /// A node's id in the cluster.
-pub async fn node_id<N: Node>(node: &N) -> Result<String, N::Error> {
+pub(crate) async fn node_id<N: Node>(node: &N) -> Result<String, N::Error> {
     Ok(node.redis_cli(&["CLUSTER", "MYID"]).await?.trim().to_owned())
 }
 

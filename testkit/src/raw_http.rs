@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 pub const HALF_A_HEAD: &[u8] = b"POST /api/v1/auth/register HTTP/1.1\r\nHost: gift-genie\r\nContent-Type: appl";
 
 /// The body of a registration.
-pub fn registration_body(email: &str, password: &str, name: &str) -> String {
+pub(crate) fn registration_body(email: &str, password: &str, name: &str) -> String {
     serde_json::json!({"email": email, "password": password, "name": name}).to_string()
 }
 
@@ -33,7 +33,7 @@ pub fn registration(email: &str, password: &str, name: &str) -> Vec<u8> {
 }
 
 /// A request with a method and path nobody defined.
-pub fn invented_method(index: u32) -> Vec<u8> {
+pub(crate) fn invented_method(index: u32) -> Vec<u8> {
     format!("INVENTED{index} /made/up/{index} HTTP/1.1\r\nHost: gift-genie\r\nConnection: close\r\n\r\n").into_bytes()
 }
 
@@ -56,7 +56,7 @@ pub async fn exchange(server: SocketAddr, head: &[u8], body: &[u8]) -> std::io::
 
 /// The answer that comes next on `stream`: read until its JSON body closes, or the server closes
 /// the connection.
-pub async fn read_answer(stream: &mut TcpStream) -> std::io::Result<RawAnswer> {
+pub(crate) async fn read_answer(stream: &mut TcpStream) -> std::io::Result<RawAnswer> {
     let mut answer = Vec::new();
     let mut buffer = [0; 4096];
     // The head and the service's short JSON bodies arrive together; stop at the end of the JSON.

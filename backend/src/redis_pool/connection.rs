@@ -23,7 +23,7 @@ pub enum RedisConnection {
 impl RedisConnection {
     /// Sends `command` to the primary that holds `key`'s slot: in cluster mode, to the node where
     /// a write to `key` just happened, which a keyless command like `WAIT` must reach.
-    pub async fn on_node_of(&mut self, key: &str, command: Cmd) -> redis::RedisResult<Value> {
+    pub(crate) async fn on_node_of(&mut self, key: &str, command: Cmd) -> redis::RedisResult<Value> {
         match self {
             Self::Standalone(connection) => command.query_async(connection).await,
             Self::Cluster(connection) => {

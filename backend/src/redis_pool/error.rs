@@ -69,7 +69,7 @@ impl RedisError {
 
     /// True when the error says Redis (or the path to it) is unavailable, as opposed to a local
     /// limit or a refused command. These errors feed the circuit breaker and may be retried.
-    pub fn is_unavailability(&self) -> bool {
+    pub(crate) fn is_unavailability(&self) -> bool {
         matches!(
             self,
             Self::ConnectTimeout(_)
@@ -84,7 +84,7 @@ impl RedisError {
 
     /// True when the caller is better served by "try again later" than by "we broke something":
     /// every unavailability, and the local limits that protect Redis.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         self.is_unavailability()
             || matches!(
                 self,

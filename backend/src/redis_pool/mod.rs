@@ -58,21 +58,21 @@ pub enum Retry {
 
 /// A named Redis operation, as it appears in metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Operation {
+pub(crate) struct Operation {
     pub name: &'static str,
     pub retry: Retry,
 }
 
 impl Operation {
     /// The readiness check: a write, which only a primary accepts.
-    pub const HEALTH: Self = Self { name: "health", retry: Retry::Never };
+    pub(crate) const HEALTH: Self = Self { name: "health", retry: Retry::Never };
     const SHARD_MAP: Self = Self { name: "cluster_slots", retry: Retry::Never };
 }
 
 /// What the readiness check found: how many shards there are (one, standalone), and which of
 /// them did not take its write.
 #[derive(Debug)]
-pub struct PrimaryCheck {
+pub(crate) struct PrimaryCheck {
     pub shards: usize,
     pub failing: Vec<(String, RedisError)>,
 }
@@ -153,7 +153,7 @@ impl RedisPool {
     }
 
     /// Copies the pool's live numbers into the gauges, just before a scrape.
-    pub fn publish_pool_status(&self) {
+    pub(crate) fn publish_pool_status(&self) {
         let status = self.inner.pool.status();
         let metrics = &self.inner.metrics;
         let gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
@@ -168,7 +168,7 @@ impl RedisPool {
     /// `ROLE` would say so directly, but it is an `@dangerous` command that managed Redis users do
     /// not get (Scaleway's default user does not); a write needs only what the service uses anyway,
     /// and a replica refuses it with `READONLY`. In cluster mode each shard gets a key of its own.
-    pub async fn check_primaries(&self, deadline: Deadline) -> PrimaryCheck {
+    pub(crate) async fn check_primaries(&self, deadline: Deadline) -> PrimaryCheck {
         let keys: Vec<(String, String)> = if self.is_cluster() {
             // A stale map only names shards that answer or not; the check goes on either way.
             let _ = self.inner.refresh_shards(deadline, true).await;
@@ -210,7 +210,7 @@ impl RedisPool {
     /// connection, connecting, health checks and the command itself; retries happen only while
     /// `deadline` leaves room. `command` receives a handle to a connection that nobody else uses
     /// until the attempt ends.
-    pub async fn execute<T, F, Fut>(
+    pub(crate) async fn execute<T, F, Fut>(
         &self,
         operation: Operation,
         key: &str,

@@ -81,7 +81,7 @@ impl RunningProxy {
 
     /// Applies `chains` to every open connection, and returns once each of them follows it, as
     /// Toxiproxy's collection waits for every link.
-    pub async fn set_toxics(&self, chains: Arc<Chains>) {
+    pub(crate) async fn set_toxics(&self, chains: Arc<Chains>) {
         let senders: Vec<mpsc::UnboundedSender<Command>> = {
             let mut registry = self.shared.registry.lock().expect("registry lock");
             registry.chains = Arc::clone(&chains);

@@ -16,7 +16,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    pub const BOTH: [Self; 2] = [Self::Upstream, Self::Downstream];
+    pub(crate) const BOTH: [Self; 2] = [Self::Upstream, Self::Downstream];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -136,7 +136,13 @@ impl GoClient {
     }
 
     /// `UpdateToxic(name, toxicity, attributes)`: a toxicity of -1 is left out.
-    pub(crate) async fn update_toxic(&self, proxy: &str, name: &str, toxicity: f32, attributes: Value) -> Result<Toxic> {
+    pub(crate) async fn update_toxic(
+        &self,
+        proxy: &str,
+        name: &str,
+        toxicity: f32,
+        attributes: Value,
+    ) -> Result<Toxic> {
         let mut body = json!({"attributes": attributes});
         if (toxicity + 1.0).abs() >= f32::EPSILON {
             body["toxicity"] = json!(toxicity);

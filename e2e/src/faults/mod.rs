@@ -56,7 +56,7 @@ pub trait FaultKind:
 }
 
 /// What fault `F` acts on, as its target finds it.
-pub type ViewOf<'a, F> = <<F as FaultKind>::Target as Target>::View<'a>;
+pub(crate) type ViewOf<'a, F> = <<F as FaultKind>::Target as Target>::View<'a>;
 
 /// `$variant => $family::$type`, one line per fault: gives [`Fault`], its dispatch, its reading
 /// from experiment files (tagged by `type`, the fault's name) and its JSON schema.
@@ -80,7 +80,7 @@ macro_rules! catalogue {
         }
 
         /// Every fault's name, as experiment files write it.
-        pub const FAULT_NAMES: &[&str] = &[$(<$family::$type as FaultKind>::NAME),+];
+        pub(crate) const FAULT_NAMES: &[&str] = &[$(<$family::$type as FaultKind>::NAME),+];
 
         impl Fault {
             /// Its name in experiment files and reports.
@@ -168,11 +168,6 @@ impl Fault {
     /// The topology to start a stack with for this fault alone.
     pub fn topology(&self) -> Topology {
         self.topologies()[0]
-    }
-
-    /// True when every duration of the fault is known: fixed, or resolved.
-    pub fn is_resolved(&self) -> bool {
-        self.clone().timings_mut().iter().all(|timing| timing.known().is_some())
     }
 
     /// True when some duration of the fault is relative to the backend's timeouts.

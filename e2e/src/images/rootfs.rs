@@ -46,7 +46,7 @@ impl RootFs {
     }
 
     /// A hash of every file's path and content and of the Dockerfile: the image tag.
-    pub fn content_hash(&self, dockerfile: &str) -> Result<String> {
+    pub(crate) fn content_hash(&self, dockerfile: &str) -> Result<String> {
         let mut hasher = Sha256::new();
         hasher.update(dockerfile.as_bytes());
         for (target, host) in &self.files {

@@ -88,7 +88,7 @@ impl Cluster {
     }
 
     /// Kills the primary of the first shard.
-    pub async fn lose_primary(&self) -> Result<()> {
+    pub(crate) async fn lose_primary(&self) -> Result<()> {
         let index = self.primary_of_slot(FIRST_SLOT).await?;
         self.nodes[index].kill().await?;
         self.changes().lost = Some(index);
@@ -97,7 +97,7 @@ impl Cluster {
     }
 
     /// Starts the killed primary again; it rejoins as a replica.
-    pub async fn restore_primary(&self) -> Result<()> {
+    pub(crate) async fn restore_primary(&self) -> Result<()> {
         let killed = self.changes().lost.take();
         if let Some(index) = killed {
             self.nodes[index].start_again().await?;
@@ -107,13 +107,13 @@ impl Cluster {
     }
 
     /// Starts the sidecar of the first shard's primary, so that filtering it is immediate.
-    pub async fn prepare_shard_filter(&self) -> Result<()> {
+    pub(crate) async fn prepare_shard_filter(&self) -> Result<()> {
         let index = self.primary_of_slot(FIRST_SLOT).await?;
         self.nodes[index].iptables_sidecar().await.map(drop)
     }
 
     /// Drops the `backends`' packets at the first shard's primary, or stops dropping them.
-    pub async fn filter_shard(&self, backends: &[BackendNode], drop: bool) -> Result<()> {
+    pub(crate) async fn filter_shard(&self, backends: &[BackendNode], drop: bool) -> Result<()> {
         let index = if drop {
             let index = self.primary_of_slot(FIRST_SLOT).await?;
             self.changes().filtered = Some(index);

@@ -38,7 +38,7 @@ impl RedisImage {
     }
 
     #[must_use]
-    pub fn with_args(mut self, args: &[&str]) -> Self {
+    pub(crate) fn with_args(mut self, args: &[&str]) -> Self {
         self.extra.extend(args.iter().map(|arg| (*arg).to_owned()));
         self
     }
@@ -146,7 +146,7 @@ impl RedisNode {
     }
 
     /// Runs iptables inside this node's network namespace, from a sidecar that shares it.
-    pub async fn iptables(&self, args: &[&str]) -> Result<()> {
+    pub(crate) async fn iptables(&self, args: &[&str]) -> Result<()> {
         docker::exec(self.iptables_sidecar().await?, "iptables", args, |_| false).await.map(drop)
     }
 
@@ -163,7 +163,7 @@ impl RedisNode {
 
     /// The sidecar that runs iptables, started on first use (about a second); calling this
     /// before a fault keeps that second out of the fault's window.
-    pub async fn iptables_sidecar(&self) -> Result<&ContainerAsync<GenericImage>> {
+    pub(crate) async fn iptables_sidecar(&self) -> Result<&ContainerAsync<GenericImage>> {
         self.sidecar
             .get_or_try_init(|| async {
                 let sidecar = images::sidecar(docker::client()?).await?;

@@ -50,7 +50,7 @@ impl Single {
     }
 
     /// Starts Redis again and waits until it answers PING.
-    pub async fn start_again(&self) -> Result<()> {
+    pub(crate) async fn start_again(&self) -> Result<()> {
         self.node.start_again().await?;
         // Refused connections while it loads are part of the wait, not its end.
         wait::step("redis answers PING after starting", || async {

@@ -84,7 +84,7 @@ impl Journal {
     }
 
     /// The faults injected and not healed.
-    pub fn active_faults(&self) -> Vec<Fault> {
+    pub(crate) fn active_faults(&self) -> Vec<Fault> {
         self.active.lock().expect("journal lock").clone()
     }
 

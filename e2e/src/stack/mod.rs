@@ -186,15 +186,6 @@ impl Stack {
         containers
     }
 
-    /// What Docker says about each container now.
-    pub async fn container_states(&self) -> Result<Vec<ContainerState>> {
-        let mut states = Vec::new();
-        for (name, id, _) in self.containers() {
-            states.push(containers::state(&name, id).await?);
-        }
-        Ok(states)
-    }
-
     /// Fails when a container was killed for lack of memory, restarted, or is no longer running
     /// without the stack having stopped it; each such state goes into the timeline.
     pub async fn check_containers(&self) -> Result<()> {

@@ -37,11 +37,6 @@ impl Topology {
             Self::Cluster => "cluster",
         }
     }
-
-    /// True when a fault proxy stands between the backend and Redis.
-    pub fn has_proxy(self) -> bool {
-        matches!(self, Self::ThroughProxy | Self::Ha)
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -22,18 +22,18 @@ use crate::UNKNOWN;
 use crate::plan::{Action, EndResource, Plan, ResourceChange, StateSource};
 
 pub const VPC: &str = "scaleway_vpc";
-pub const PRIVATE_NETWORK: &str = "scaleway_vpc_private_network";
+pub(crate) const PRIVATE_NETWORK: &str = "scaleway_vpc_private_network";
 pub const REDIS: &str = "scaleway_redis_cluster";
 pub const CONTAINER: &str = "scaleway_container";
 
 /// The `cluster_size` from which Scaleway runs Redis Cluster (hash slots over several primaries);
 /// 1 is standalone and 2 high availability, both one server to a client.
-pub const CLUSTER_MODE_FROM: u64 = 3;
+pub(crate) const CLUSTER_MODE_FROM: u64 = 3;
 /// The largest `cluster_size` Scaleway offers.
-pub const LARGEST_CLUSTER: u64 = 6;
+pub(crate) const LARGEST_CLUSTER: u64 = 6;
 
 /// Resource types that hold data: destroying or replacing one loses it.
-pub const STATEFUL_TYPES: [&str; 10] = [
+pub(crate) const STATEFUL_TYPES: [&str; 10] = [
     "scaleway_redis_cluster",
     "scaleway_rdb_instance",
     "scaleway_rdb_database",
@@ -92,10 +92,10 @@ pub struct Findings {
 }
 
 /// Stands for the plan as a whole in a violation's address.
-pub const WHOLE_PLAN: &str = "(plan)";
+pub(crate) const WHOLE_PLAN: &str = "(plan)";
 
 /// The policies, by name, with what each one guards.
-pub const POLICIES: [(&str, &str); 10] = [
+pub(crate) const POLICIES: [(&str, &str); 10] = [
     ("plan-applyable", "terraform saved the plan without errors, can apply it, and deferred nothing"),
     ("private-network-present", "the plan leaves a VPC and a private network, and never destroys or forgets them"),
     ("redis-in-place", "the Redis cluster is updated in place, never deleted, replaced or forgotten"),

@@ -55,7 +55,7 @@ impl RedisServer {
     }
 
     /// A server on `port` with more arguments; panics if the port is taken.
-    pub async fn start_on(port: u16, extra: &[&str]) -> Self {
+    pub(crate) async fn start_on(port: u16, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for redis");
         let extra = extra.iter().map(|arg| (*arg).to_owned()).collect();
         let mut server = Self { port, child: None, dir, password: None, extra };

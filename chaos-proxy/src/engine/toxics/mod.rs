@@ -136,7 +136,7 @@ macro_rules! registry {
             }
 
             /// Attributes whose value is probably a mistake.
-            pub fn suspicious(&self) -> Vec<&'static str> {
+            pub(crate) fn suspicious(&self) -> Vec<&'static str> {
                 match self { $(Self::$variant(toxic) => toxic.suspicious()),+ }
             }
 
