@@ -8,9 +8,6 @@ use crate::wait::{self, NotDone};
 
 /// How long forming a cluster, or any other step of a harness, may take.
 pub const STEP_WITHIN: Duration = Duration::from_secs(30);
-/// A node's cluster bus listens on its port plus this.
-pub(crate) const CLUSTER_BUS_OFFSET: u16 = 10_000;
-
 /// A node a cluster can be formed of.
 #[allow(async_fn_in_trait)] // the harnesses drive nodes from one task; nothing needs Send here
 pub trait Node {
@@ -27,15 +24,6 @@ pub trait Node {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ShapeError(pub String);
-
-/// The `redis-server` arguments of a cluster node, with the time a silent primary has before its
-/// replica takes over.
-pub(crate) fn server_args(node_timeout: Duration) -> Vec<String> {
-    ["--cluster-enabled", "yes", "--cluster-node-timeout", &node_timeout.as_millis().to_string()]
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
-}
 
 /// Forms a cluster of `nodes` (primaries, then as many replicas), each announcing its own
 /// address, and waits until every primary has a replica in sync: one that could take over.
@@ -110,12 +98,6 @@ pub async fn range_of_slot<N: Node>(asked: &N, slot: u16) -> Result<SlotRange, N
         .into_iter()
         .find(|range| (range.first..=range.last).contains(&slot))
         .ok_or_else(|| ShapeError(format!("no primary serves slot {slot}")).into())
-}
-
-/// The slot of `key`, as `asked` computes it.
-pub(crate) async fn slot_of<N: Node>(asked: &N, key: &str) -> Result<u16, N::Error> {
-    let reply = asked.redis_cli(&["CLUSTER", "KEYSLOT", key]).await?;
-    Ok(reply.trim().parse().map_err(|_| ShapeError(format!("CLUSTER KEYSLOT gave {reply:?}")))?)
 }
 
 /// The node of `nodes` whose address is `endpoint`.

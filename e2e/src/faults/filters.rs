@@ -2,8 +2,6 @@
 //! from the backends, so connects time out instead of being refused (the incident's unlisted-IP
 //! behaviour). They need the local stack: a deployed target's Redis is not ours to filter.
 
-use std::fmt;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -33,12 +31,6 @@ impl FaultKind for IpFilter {
     }
 }
 
-impl fmt::Display for IpFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAME)
-    }
-}
-
 /// The IP filter on the cluster's first shard's primary only: that shard's keys time out, the
 /// others keep working.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -62,8 +54,4 @@ impl FaultKind for ShardFilter {
     }
 }
 
-impl fmt::Display for ShardFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAME)
-    }
-}
+super::shown_by_name!(IpFilter, ShardFilter);

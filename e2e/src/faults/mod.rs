@@ -55,6 +55,18 @@ pub trait FaultKind:
     async fn heal(&self, target: ViewOf<'_, Self>) -> Result<()>;
 }
 
+/// `Display` for faults without attributes: their name.
+macro_rules! shown_by_name {
+    ($($type:ty),+ $(,)?) => {
+        $(impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(<Self as $crate::faults::FaultKind>::NAME)
+            }
+        })+
+    };
+}
+use shown_by_name;
+
 /// What fault `F` acts on, as its target finds it.
 pub(crate) type ViewOf<'a, F> = <<F as FaultKind>::Target as Target>::View<'a>;
 

@@ -44,12 +44,6 @@ impl FaultKind for Partition {
     }
 }
 
-impl fmt::Display for Partition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAME)
-    }
-}
-
 /// Established and new connections through the proxy are held open while every byte is
 /// dropped, in both directions (a timeout toxic of 0).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -75,12 +69,6 @@ impl FaultKind for Blackhole {
 
     async fn heal(&self, target: ViewOf<'_, Self>) -> Result<()> {
         toxics(&target, &Self::toxics(), false).await
-    }
-}
-
-impl fmt::Display for Blackhole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAME)
     }
 }
 
@@ -176,3 +164,5 @@ impl fmt::Display for Bandwidth {
         write!(f, "{} {} KB/s", Self::NAME, self.rate)
     }
 }
+
+super::shown_by_name!(Partition, Blackhole);

@@ -28,12 +28,6 @@ impl FaultKind for RedisRestart {
     }
 }
 
-impl fmt::Display for RedisRestart {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAME)
-    }
-}
-
 /// The high-availability pair fails over: the replica is promoted, the old primary demoted
 /// (connections still on it see `READONLY`), and the one private address moves. Healing fails
 /// back.
@@ -54,12 +48,6 @@ impl FaultKind for Failover {
     }
 }
 
-impl fmt::Display for Failover {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAME)
-    }
-}
-
 /// The cluster's first shard loses its primary (killed); the cluster promotes its replica.
 /// Healing starts the node again, which rejoins as a replica.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -76,12 +64,6 @@ impl FaultKind for PrimaryLoss {
 
     async fn heal(&self, target: ViewOf<'_, Self>) -> Result<()> {
         target.cluster.restore_primary().await
-    }
-}
-
-impl fmt::Display for PrimaryLoss {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::NAME)
     }
 }
 
@@ -111,3 +93,5 @@ impl fmt::Display for Reshard {
         write!(f, "{} {} slots", Self::NAME, self.slots)
     }
 }
+
+super::shown_by_name!(RedisRestart, Failover, PrimaryLoss);

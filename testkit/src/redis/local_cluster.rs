@@ -3,7 +3,25 @@
 use std::time::Duration;
 
 use super::RedisServer;
-use crate::cluster::{CLUSTER_BUS_OFFSET, form, node_at, range_of_slot, server_args, slot_of, slot_owners};
+use crate::cluster::{Node, ShapeError, form, node_at, range_of_slot, slot_owners};
+
+/// A node's cluster bus listens on its port plus this.
+pub(crate) const CLUSTER_BUS_OFFSET: u16 = 10_000;
+
+/// The `redis-server` arguments of a cluster node, with the time a silent primary has before its
+/// replica takes over.
+pub(crate) fn server_args(node_timeout: Duration) -> Vec<String> {
+    ["--cluster-enabled", "yes", "--cluster-node-timeout", &node_timeout.as_millis().to_string()]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The slot of `key`, as `asked` computes it.
+pub(crate) async fn slot_of<N: Node>(asked: &N, key: &str) -> Result<u16, N::Error> {
+    let reply = asked.redis_cli(&["CLUSTER", "KEYSLOT", key]).await?;
+    Ok(reply.trim().parse().map_err(|_| ShapeError(format!("CLUSTER KEYSLOT gave {reply:?}")))?)
+}
 
 /// A cluster of `redis-server` processes on loopback.
 pub struct LocalCluster {
