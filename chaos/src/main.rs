@@ -3,6 +3,7 @@
 //!
 //! Exit status: 0 when every hypothesis held, 1 when one deviated, 2 for an invalid experiment or
 //! a setup that could not run, 130 after Ctrl-C (rollbacks and reports still happen).
+//! `check HISTORY` checks a recorded history: 0 valid, 1 an anomaly, 2 unreadable.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,18 @@ enum Command {
     },
     /// Print the JSON schema of experiment files.
     Schema,
+    /// Check a recorded history (JSON lines, see history/README.md) for anomalies.
+    Check {
+        #[arg(value_name = "HISTORY")]
+        file: PathBuf,
+        /// Accept up to this many lost acknowledged accounts, as a failover without
+        /// REDIS_WAIT_REPLICAS may lose them.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        lost_allowed: u64,
+        /// Print the analysis as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where experiments run and where their reports go: declared once, global, so that they count
@@ -145,6 +158,7 @@ async fn main() -> ExitCode {
                 Err(problems) => invalid(&problems),
             }
         }
+        Some(Command::Check { file, lost_allowed, json }) => check(&file, lost_allowed, json),
         Some(Command::Schema) => {
             println!("{}", serde_json::to_string_pretty(&chaos::experiment::schema()).expect("a schema serialises"));
             ExitCode::SUCCESS
@@ -232,6 +246,27 @@ async fn run(files: &[PathBuf], target: &TargetArgs) -> ExitCode {
         }
     }
     exit_code(&journals, setup_failed, *interrupt.borrow())
+}
+
+/// Checks a recorded history: 0 valid, 1 an anomaly or an unknown verdict, 2 unreadable.
+fn check(file: &std::path::Path, lost_allowed: u64, json: bool) -> ExitCode {
+    let ops = match std::fs::File::open(file)
+        .map_err(history::jsonl::ReadError::from)
+        .and_then(|opened| history::jsonl::read(std::io::BufReader::new(opened)))
+    {
+        Ok(ops) => ops,
+        Err(error) => {
+            eprintln!("chaos: {}: {error}", file.display());
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let analysis = history::check(&ops, history::Options { lost_allowed });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&analysis).expect("an analysis serialises"));
+    } else {
+        print!("{analysis}");
+    }
+    if analysis.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DEVIATED) }
 }
 
 fn exit_code(journals: &[Journal], setup_failed: bool, interrupted: bool) -> ExitCode {

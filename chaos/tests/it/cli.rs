@@ -75,3 +75,58 @@ fn a_relative_experiment_refuses_a_target_whose_timeouts_are_unknown(
     assert!(stderr.contains(expected), "{stderr}");
     assert!(!reports.path().join("summary.md").exists(), "nothing ran, so nothing was reported");
 }
+
+/// A history of one registration, acknowledged, then read at the end: found or not.
+fn history_file(dir: &std::path::Path, found: bool) -> std::path::PathBuf {
+    let lines = [
+        r#"{"index":0,"process":0,"type":"invoke","f":"register","value":{"email":"a@example.com"},"time":1000}"#.to_owned(),
+        r#"{"index":1,"process":0,"type":"ok","f":"register","value":{"email":"a@example.com","id":"u1","status":201},"time":2000}"#.to_owned(),
+        r#"{"index":2,"process":9,"type":"invoke","f":"read","value":{"email":"a@example.com","final":true},"time":3000}"#.to_owned(),
+        format!(
+            r#"{{"index":3,"process":9,"type":"ok","f":"read","value":{{"email":"a@example.com","final":true,"found":{found}{}}},"time":4000}}"#,
+            if found { r#","id":"u1""# } else { "" }
+        ),
+    ];
+    let path = dir.join(if found { "kept.jsonl" } else { "lost.jsonl" });
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+#[test]
+fn check_exits_0_on_a_valid_history_and_1_on_an_anomaly_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = chaos(&["check", history_file(dir.path(), true).to_str().unwrap()]);
+    assert_eq!(valid.status.code(), Some(0), "{}", String::from_utf8_lossy(&valid.stdout));
+    assert!(String::from_utf8_lossy(&valid.stdout).starts_with("verdict: valid"));
+
+    let lost = chaos(&["check", history_file(dir.path(), false).to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&lost.stdout);
+    assert_eq!(lost.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "anomaly lost: account u1 was acknowledged, and the final read does not find it (operations 0, 1, 2, 3)"
+        ),
+        "{stdout}"
+    );
+
+    let accepted =
+        chaos(&["check", "--lost-allowed", "1", "--json", history_file(dir.path(), false).to_str().unwrap()]);
+    assert_eq!(accepted.status.code(), Some(0));
+    let analysis: serde_json::Value = serde_json::from_slice(&accepted.stdout).unwrap();
+    assert_eq!((analysis["verdict"].as_str(), analysis["counts"]["lost"].as_u64()), (Some("valid"), Some(1)));
+}
+
+#[test]
+fn check_exits_2_on_a_history_it_cannot_read_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.jsonl");
+    std::fs::write(
+        &path,
+        "{\"index\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":{},\"time\":1}\nnot json\n",
+    )
+    .unwrap();
+    let output = chaos(&["check", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.jsonl: line 2: expected ident"), "{stderr}");
+}
