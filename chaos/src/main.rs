@@ -61,7 +61,7 @@ enum Command {
         #[arg(value_name = "HISTORY")]
         file: PathBuf,
         /// Accept up to this many lost acknowledged accounts, as a failover without
-        /// REDIS_WAIT_REPLICAS may lose them.
+        /// `REDIS_WAIT_REPLICAS` may lose them.
         #[arg(long, default_value_t = 0, value_name = "N")]
         lost_allowed: u64,
         /// Print the analysis as JSON.
