@@ -69,6 +69,14 @@ impl Environment {
         }
     }
 
+    /// The local stack, whose Redis the final reads ask as an administrator.
+    pub fn stack(&self) -> Option<&Stack> {
+        match self {
+            Self::Local(stack) => Some(stack),
+            Self::Remote { .. } => None,
+        }
+    }
+
     /// Where faults are injected.
     pub fn place(&self) -> Place<'_> {
         match self {

@@ -26,6 +26,10 @@ pub struct Experiment {
     /// The steady stream of requests that runs during the whole experiment.
     #[serde(default)]
     pub load: LoadSpec,
+    /// The clients whose operations are recorded as a history and checked: registrations, reads
+    /// and rate-limit attempts.
+    #[serde(default)]
+    pub workload: WorkloadSpec,
     /// What must hold before the method, and again after the rollbacks.
     pub steady_state: SteadyState,
     /// Faults, waits and probes, in order.
@@ -89,6 +93,37 @@ impl Default for LoadSpec {
             concurrency: default_concurrency(),
             warmup: default_warmup(),
         }
+    }
+}
+
+/// The history's workload, and what its check accepts.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Clients at once.
+    #[serde(default = "default_processes")]
+    pub processes: u32,
+    /// Operations per second, all clients together: registrations, reads and rate-limit
+    /// attempts.
+    #[serde(default = "default_workload_rate")]
+    pub rate: f64,
+    /// Acknowledged accounts that may be lost, as a failover without `REDIS_WAIT_REPLICAS` may
+    /// lose them: counted and listed, not failed. Anything else the check finds fails the
+    /// experiment.
+    #[serde(default)]
+    pub lost_allowed: u64,
+}
+
+fn default_processes() -> u32 {
+    4
+}
+fn default_workload_rate() -> f64 {
+    6.0
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        Self { processes: default_processes(), rate: default_workload_rate(), lost_allowed: 0 }
     }
 }
 
@@ -282,6 +317,16 @@ impl Experiment {
                 format!("must be 1 to 1000 requests per second, got {}", self.load.rate),
             ));
         }
+        if self.workload.processes > 64 {
+            problems
+                .push(("workload.processes".to_owned(), format!("must be 0 to 64, got {}", self.workload.processes)));
+        }
+        if !(self.workload.rate > 0.0 && self.workload.rate <= 100.0) {
+            problems.push((
+                "workload.rate".to_owned(),
+                format!("must be above 0 and at most 100 operations per second, got {}", self.workload.rate),
+            ));
+        }
         if self.load.concurrency == 0 || self.load.concurrency > 256 {
             problems.push(("load.concurrency".to_owned(), format!("must be 1 to 256, got {}", self.load.concurrency)));
         }
@@ -349,10 +394,12 @@ impl Experiment {
         problems
     }
 
-    /// The backend's settings for a local stack: the fast test timeouts, with this experiment's
+    /// The backend's settings for a local stack: the fast test timeouts, one trusted proxy hop
+    /// (the workload's clients name themselves in `X-Forwarded-For`), with this experiment's
     /// `stack.backend` on top.
     pub fn backend_config(&self) -> BackendConfig {
-        self.stack.backend.iter().fold(BackendConfig::fast(), |config, (key, value)| config.set(key, value.clone()))
+        let base = BackendConfig::fast().set("TRUSTED_PROXY_HOPS", "1");
+        self.stack.backend.iter().fold(base, |config, (key, value)| config.set(key, value.clone()))
     }
 
     /// True when some timing is relative to the backend's timeouts, which a deployed target must

@@ -1,6 +1,7 @@
 //! The record of one experiment run, in the spirit of Chaos Toolkit's journal: the experiment,
 //! its status, whether it deviated, each probe's result, each activity, and the measurements.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -118,6 +119,46 @@ pub struct Activity {
     pub error: Option<String>,
 }
 
+/// The workload's history and what its check found.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryRecord {
+    /// The operations, written next to the journal as `<name>.history.jsonl`.
+    #[serde(skip)]
+    pub ops: Vec<history::Op>,
+    /// When the history began, since the experiment's start.
+    #[serde(rename = "started_ms", serialize_with = "millis")]
+    pub started: Duration,
+    pub analysis: history::Analysis,
+}
+
+impl HistoryRecord {
+    /// When `anomaly` showed, since the experiment's start.
+    pub fn at(&self, anomaly: &history::Anomaly) -> Duration {
+        self.started + Duration::from_nanos(anomaly.time)
+    }
+
+    /// The verdict as reports write it, with the counts that matter.
+    pub fn summary(&self) -> String {
+        let analysis = &self.analysis;
+        let verdict = match analysis.verdict {
+            history::Verdict::Valid => "valid",
+            history::Verdict::Invalid => "invalid",
+            history::Verdict::Unknown => "unknown",
+        };
+        let c = &analysis.counts;
+        let mut summary = format!("{verdict}: {} acknowledged", c.acknowledged);
+        if c.lost > 0 {
+            let accepted = if analysis.accepted.is_empty() { "" } else { ", accepted" };
+            let _ = write!(summary, ", {} lost{accepted}", c.lost);
+        }
+        if !analysis.anomalies.is_empty() {
+            let count = analysis.anomalies.len();
+            let _ = write!(summary, ", {count} {}", if count == 1 { "anomaly" } else { "anomalies" });
+        }
+        summary
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Journal {
     pub runner: String,
@@ -138,11 +179,15 @@ pub struct Journal {
     pub run: Vec<Activity>,
     pub rollbacks: Vec<Activity>,
     pub measurements: Measurements,
+    /// The workload's history, checked; absent when the experiment did not get to run it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryRecord>,
     pub timeline: Timeline,
 }
 
 impl Journal {
-    /// Every hypothesis held: the steady state before and after, and every probe of the method.
+    /// Every hypothesis held: the steady state before and after, every probe of the method, and
+    /// the history's check.
     pub fn held(&self) -> bool {
         self.status == Status::Completed && !self.deviated
     }
@@ -163,6 +208,13 @@ impl Journal {
             .flat_map(|after| after.probes.iter())
             .map(|probe| ("steady state after", probe));
         before.chain(method).chain(after)
+    }
+
+    /// The history's anomalies that fail the experiment, with when each showed.
+    pub fn anomalies(&self) -> impl Iterator<Item = (&history::Anomaly, Duration)> {
+        self.history
+            .iter()
+            .flat_map(|record| record.analysis.anomalies.iter().map(|anomaly| (anomaly, record.at(anomaly))))
     }
 
     /// The activities, of the method and of the rollbacks, that could not run.

@@ -3,19 +3,22 @@
 
 use std::time::{Duration, Instant};
 
+use e2e::workload::{Workload, WorkloadSpec};
 use e2e::{BackendClient, Fault};
 use jiff::Timestamp;
 use tokio::sync::watch;
 
 use crate::environment::Environment;
 use crate::experiment::{Experiment, Rollback, SteadyState, Step};
-use crate::journal::{Activity, ActivityKind, ActivityStatus, Journal, Status, SteadyStateOutcome, SteadyStates};
+use crate::journal::{
+    Activity, ActivityKind, ActivityStatus, HistoryRecord, Journal, Status, SteadyStateOutcome, SteadyStates,
+};
 use crate::load::Load;
 use crate::monitor::{HealthMonitor, MemoryMonitor};
 use crate::probe::Prober;
 use crate::progress::Progress;
 use crate::stats::measure;
-use crate::timeline::{FaultWindow, Timeline};
+use crate::timeline::{FaultWindow, HealthPoint, MemoryPoint, Sample, Timeline};
 
 /// What the run has done so far.
 struct Run<'a> {
@@ -162,6 +165,31 @@ impl Run<'_> {
     }
 }
 
+impl Run<'_> {
+    /// Prepares the faults, warms up, checks the steady state, and runs the method if it held.
+    async fn method(&mut self, experiment: &Experiment, prober: &Prober<'_>, before: &mut Option<SteadyStateOutcome>) {
+        self.progress.phase("preparing the faults");
+        self.prepare(experiment.faults()).await;
+        if self.failed {
+            return;
+        }
+        self.progress.phase("warming up");
+        tokio::time::sleep(experiment.load.warmup.get()).await;
+        self.progress.phase("checking the steady state");
+        let outcome = steady_state(prober, &experiment.steady_state).await;
+        let met = outcome.steady_state_met;
+        *before = Some(outcome);
+        if met {
+            for step in &experiment.method {
+                self.step(step, prober).await;
+                if self.failed {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 async fn steady_state(prober: &Prober<'_>, hypothesis: &SteadyState) -> SteadyStateOutcome {
     let mut outcomes = Vec::with_capacity(hypothesis.probes.len());
     for probe in &hypothesis.probes {
@@ -192,6 +220,76 @@ async fn recovered_steady_state(
     }
 }
 
+/// What runs beside the method and watches it: the steady load, `/health`, the backend's memory,
+/// and the workload whose history is checked at the end.
+struct Instruments {
+    started: Instant,
+    backend: BackendClient,
+    load: Load,
+    health: HealthMonitor,
+    memory: MemoryMonitor,
+    /// Taken when the history is checked.
+    workload: Option<Workload>,
+    /// When the workload's history began, since the experiment's start.
+    workload_started: Duration,
+}
+
+impl Instruments {
+    fn start(experiment: &Experiment, environment: &Environment) -> Self {
+        let started = Instant::now();
+        let base_url = environment.backend_url().to_owned();
+        let backend = BackendClient::with_timeout(&base_url, Duration::from_secs(30));
+        let spec = WorkloadSpec {
+            processes: experiment.workload.processes,
+            rate: experiment.workload.rate,
+            ..WorkloadSpec::default()
+        };
+        Self {
+            load: Load::start(&base_url, &experiment.load, started),
+            health: HealthMonitor::start(&base_url, started),
+            memory: MemoryMonitor::start(environment.memory_source(), started),
+            workload_started: started.elapsed(),
+            workload: Some(Workload::start(&backend, spec)),
+            started,
+            backend,
+        }
+    }
+
+    fn prober(&self) -> Prober<'_> {
+        Prober { backend: &self.backend, load: &self.load, started: self.started }
+    }
+
+    /// Stops the workload, reads every account back and checks the history. An anomaly makes
+    /// the experiment deviate; a history that cannot be finished is a failed activity.
+    async fn check_history(
+        &mut self,
+        experiment: &Experiment,
+        environment: &Environment,
+        run: &mut Run<'_>,
+    ) -> Option<HistoryRecord> {
+        let workload = self.workload.take()?;
+        let start = self.started.elapsed();
+        match workload.finish(environment.stack()).await {
+            Ok(ops) => {
+                let options = history::Options { lost_allowed: experiment.workload.lost_allowed };
+                let analysis = history::check(&ops, options);
+                run.deviated |= analysis.verdict == history::Verdict::Invalid;
+                Some(HistoryRecord { ops, started: self.workload_started, analysis })
+            }
+            Err(error) => {
+                let activity = run.activity(ActivityKind::Check, "history".to_owned(), start, Some(error.to_string()));
+                run.activities.push(activity);
+                None
+            }
+        }
+    }
+
+    /// Stops the load and the monitors: what they recorded.
+    fn stop(self) -> (Vec<Sample>, Vec<HealthPoint>, Vec<MemoryPoint>) {
+        (self.load.stop(), self.health.stop(), self.memory.stop())
+    }
+}
+
 /// Runs `experiment` against `environment`. Rollbacks run whatever happens; `interrupt` turning
 /// true (Ctrl-C) stops the method early.
 pub async fn run(
@@ -203,13 +301,9 @@ pub async fn run(
 ) -> Journal {
     let start = Timestamp::now();
     let timeouts = environment.timeouts().await.ok();
-    let started = Instant::now();
-    let base_url = environment.backend_url().to_owned();
-    let backend = BackendClient::with_timeout(&base_url, Duration::from_secs(30));
-    let load = Load::start(&base_url, &experiment.load, started);
-    let health = HealthMonitor::start(&base_url, started);
-    let memory = MemoryMonitor::start(environment.memory_source(), started);
-    let prober = Prober { backend: &backend, load: &load, started };
+    let instruments = Instruments::start(experiment, environment);
+    let started = instruments.started;
+    let prober = instruments.prober();
     let mut run = Run {
         environment,
         started,
@@ -222,32 +316,9 @@ pub async fn run(
     };
 
     let mut before = None;
-    let interrupted = {
-        let body = async {
-            progress.phase("preparing the faults");
-            run.prepare(experiment.faults()).await;
-            if run.failed {
-                return;
-            }
-            progress.phase("warming up");
-            tokio::time::sleep(experiment.load.warmup.get()).await;
-            progress.phase("checking the steady state");
-            let outcome = steady_state(&prober, &experiment.steady_state).await;
-            let met = outcome.steady_state_met;
-            before = Some(outcome);
-            if met {
-                for step in &experiment.method {
-                    run.step(step, &prober).await;
-                    if run.failed {
-                        break;
-                    }
-                }
-            }
-        };
-        tokio::select! {
-            () = body => false,
-            _ = interrupt.wait_for(|interrupted| *interrupted) => true,
-        }
+    let interrupted = tokio::select! {
+        () = run.method(experiment, &prober, &mut before) => false,
+        _ = interrupt.wait_for(|interrupted| *interrupted) => true,
     };
     let before = before.unwrap_or_else(|| SteadyStateOutcome::new(Vec::new()));
 
@@ -281,11 +352,12 @@ pub async fn run(
         status = Status::Failed;
     }
 
-    let samples = load.stop();
-    let health_points = health.stop();
-    let memory = memory.stop();
+    progress.phase("reading every account back and checking the history");
+    let mut instruments = instruments;
+    let history = instruments.check_history(experiment, environment, &mut run).await;
+    let (samples, health, memory) = instruments.stop();
     let duration = started.elapsed();
-    let measurements = measure(&run.windows, &health_points, &samples);
+    let measurements = measure(&run.windows, &health, &samples);
     let deviated = run.deviated || !before.steady_state_met;
     Journal {
         runner: concat!("gift-genie chaos ", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -302,6 +374,7 @@ pub async fn run(
         run: run.activities,
         rollbacks,
         measurements,
-        timeline: Timeline { duration, faults: run.windows, health: health_points, samples, memory },
+        history,
+        timeline: Timeline { duration, faults: run.windows, health, samples, memory },
     }
 }

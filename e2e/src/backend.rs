@@ -261,6 +261,29 @@ impl BackendClient {
         .await
     }
 
+    /// A registration from `client`, named in `X-Forwarded-For`, as a proxy in front of the
+    /// backend would name it.
+    pub async fn register_from(&self, email: &str, client: std::net::IpAddr) -> Result<Answer> {
+        let body = json!({"email": email, "password": "e2e-passw0rd", "name": "E2E User"});
+        let request = self
+            .http
+            .post(format!("{}/api/v1/auth/register", self.base))
+            .header("x-forwarded-for", client.to_string())
+            .json(&body);
+        self.send(request, "POST /api/v1/auth/register".to_owned()).await
+    }
+
+    /// An attempt on `client`'s registration rate limit that costs the backend nothing else: its
+    /// empty body is refused (422) once the attempt is counted.
+    pub async fn attempt_from(&self, client: std::net::IpAddr) -> Result<Answer> {
+        let request = self
+            .http
+            .post(format!("{}/api/v1/auth/register", self.base))
+            .header("x-forwarded-for", client.to_string())
+            .json(&json!({}));
+        self.send(request, "POST /api/v1/auth/register".to_owned()).await
+    }
+
     pub async fn user(&self, id: &str) -> Result<Answer> {
         self.get(&format!("/api/v1/users/{id}")).await
     }

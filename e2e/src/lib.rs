@@ -15,6 +15,7 @@ pub mod redis;
 pub mod stack;
 pub mod timing;
 mod wait;
+pub mod workload;
 pub mod workspace;
 
 pub use backend::{Answer, BackendClient, BackendConfig, Metrics};

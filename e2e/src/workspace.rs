@@ -109,6 +109,7 @@ mod tests {
                 "chaos",
                 "chaos-proxy",
                 "e2e",
+                "history",
                 "plancheck",
                 "process-metrics",
                 "settings",

@@ -28,6 +28,20 @@ pub fn report(journals: &[Journal]) -> String {
             }
             suite.add_test_case(case);
         }
+        if let Some(record) = &journal.history {
+            let status = if record.analysis.anomalies.is_empty() {
+                TestCaseStatus::success()
+            } else {
+                let mut failure = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let anomalies: Vec<String> = record.analysis.anomalies.iter().map(ToString::to_string).collect();
+                failure.set_message(anomalies.join("; "));
+                failure
+            };
+            let mut case = TestCase::new(format!("history: {}", record.summary()), status);
+            case.set_classname(journal.slug());
+            case.set_time(Duration::ZERO);
+            suite.add_test_case(case);
+        }
         if journal.status != Status::Completed {
             let mut failure = TestCaseStatus::non_success(NonSuccessKind::Error);
             let errors: Vec<String> = journal

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::seconds;
-use crate::journal::{Journal, Status};
+use crate::journal::{HistoryRecord, Journal, Status};
 
 pub fn outcome(journal: &Journal) -> &'static str {
     match (journal.status, journal.deviated) {
@@ -26,14 +26,14 @@ fn ms(value: f64) -> String {
 pub fn summary(journals: &[Journal]) -> String {
     let held = journals.iter().filter(|journal| journal.held()).count();
     let mut out = format!("## Chaos experiments: {held} of {} held\n\n", journals.len());
-    out.push_str("| Experiment | Result | Detected | Recovered | Errors before / during / after | p99 before / during / after | Requests |\n");
-    out.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+    out.push_str("| Experiment | Result | Detected | Recovered | Errors before / during / after | p99 before / during / after | Requests | History |\n");
+    out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for journal in journals {
         let m = &journal.measurements;
         let p = &m.phases;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} / {} / {} | {} / {} / {} | {} |",
+            "| {} | {} | {} | {} | {} / {} / {} | {} / {} / {} | {} | {} |",
             journal.experiment.title,
             outcome(journal),
             seconds(m.time_to_detect),
@@ -44,7 +44,8 @@ pub fn summary(journals: &[Journal]) -> String {
             ms(p.before.p99),
             ms(p.during.p99),
             ms(p.after.p99),
-            m.requests
+            m.requests,
+            journal.history.as_ref().map_or_else(|| "not checked".to_owned(), HistoryRecord::summary)
         );
     }
     let failing: Vec<&Journal> = journals.iter().filter(|journal| !journal.held()).collect();
@@ -55,6 +56,9 @@ pub fn summary(journals: &[Journal]) -> String {
                 writeln!(out, "**{}** ({}, target {}):", journal.experiment.title, outcome(journal), journal.target);
             for (phase, probe) in journal.probe_outcomes().filter(|(_, probe)| !probe.tolerance_met) {
                 let _ = writeln!(out, "- {phase}: {}: {}", probe.name, probe.observed);
+            }
+            for (anomaly, at) in journal.anomalies() {
+                let _ = writeln!(out, "- history, at {:.2} s: {anomaly}", at.as_secs_f64());
             }
             for activity in journal.failed_activities() {
                 let _ = writeln!(
@@ -70,7 +74,9 @@ pub fn summary(journals: &[Journal]) -> String {
     }
     out.push_str(
         "\nDetected: from the first fault to `/health` reporting Redis disconnected. Recovered: from the heal to `/health` \
-         reporting connected again. Errors are 5xx answers and requests with no answer.\n",
+         reporting connected again. Errors are 5xx answers and requests with no answer. History: the workload's \
+         operations, checked for lost, stale, flipped and duplicate accounts, phantom conflicts and rate limits \
+         exceeded (`<experiment>.history.jsonl`, `cargo run -p chaos -- check` reads it).\n",
     );
     out
 }

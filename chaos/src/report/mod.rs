@@ -1,5 +1,5 @@
-//! Reports: a JSON journal and an SVG timeline per experiment, and a Markdown summary and JUnit
-//! XML for the whole run.
+//! Reports: a JSON journal, an SVG timeline and the workload's history (JSON lines) per
+//! experiment, and a Markdown summary and JUnit XML for the whole run.
 
 pub mod junit;
 pub mod markdown;
@@ -17,6 +17,7 @@ pub struct Written {
     pub junit: PathBuf,
     pub journals: Vec<PathBuf>,
     pub timelines: Vec<PathBuf>,
+    pub histories: Vec<PathBuf>,
 }
 
 pub fn write_all(dir: &Path, journals: &[Journal]) -> std::io::Result<Written> {
@@ -26,6 +27,7 @@ pub fn write_all(dir: &Path, journals: &[Journal]) -> std::io::Result<Written> {
         junit: dir.join("junit.xml"),
         journals: Vec::new(),
         timelines: Vec::new(),
+        histories: Vec::new(),
     };
     for journal in journals {
         let slug = journal.slug();
@@ -35,6 +37,11 @@ pub fn write_all(dir: &Path, journals: &[Journal]) -> std::io::Result<Written> {
         std::fs::write(&timeline_path, svg::timeline(journal))?;
         written.journals.push(journal_path);
         written.timelines.push(timeline_path);
+        if let Some(record) = &journal.history {
+            let history_path = dir.join(format!("{slug}.history.jsonl"));
+            history::jsonl::write(&record.ops, std::io::BufWriter::new(std::fs::File::create(&history_path)?))?;
+            written.histories.push(history_path);
+        }
     }
     std::fs::write(&written.summary, markdown::summary(journals))?;
     std::fs::write(&written.junit, junit::report(journals))?;

@@ -28,6 +28,7 @@ const NO_ANSWER: &str = "#212121";
 const DETECTED: &str = "#e65100";
 const RECOVERED: &str = "#1565c0";
 const MEMORY: &str = "#6a1b9a";
+const ANOMALY: &str = "#ad1457";
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn escape(text: &str) -> String {
@@ -87,6 +88,7 @@ pub fn timeline(journal: &Journal) -> String {
     memory(&mut svg, journal, &scale);
     health_strip(&mut svg, journal, &scale);
     markers(&mut svg, journal, &scale);
+    anomalies(&mut svg, journal, &scale);
     legend(&mut svg);
     svg.push_str("</svg>\n");
     svg
@@ -269,6 +271,20 @@ fn markers(svg: &mut String, journal: &Journal, scale: &Scale) {
                 BOTTOM - 6.0
             );
         }
+    }
+}
+
+/// A mark at each anomaly of the history: a triangle on the time axis and a line up the chart,
+/// titled with what it was.
+fn anomalies(svg: &mut String, journal: &Journal, scale: &Scale) {
+    for (anomaly, at) in journal.anomalies() {
+        let x = scale.x(at);
+        let _ = writeln!(
+            svg,
+            r#"<g><title>{}</title><line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{BOTTOM}" stroke="{ANOMALY}" stroke-width="1.5"/><path d="M{x:.1} {:.1}l-5 8h10z" fill="{ANOMALY}"/></g>"#,
+            escape(&anomaly.to_string()),
+            BOTTOM - 8.0
+        );
     }
 }
 

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use chaos::experiment::{Experiment, TargetKind};
-use chaos::journal::{Activity, ActivityKind, ActivityStatus, Journal, Status, SteadyStateOutcome, SteadyStates};
+use chaos::journal::{
+    Activity, ActivityKind, ActivityStatus, HistoryRecord, Journal, Status, SteadyStateOutcome, SteadyStates,
+};
 use chaos::probe::ProbeOutcome;
 use chaos::report;
 use chaos::stats::measure;
@@ -84,8 +86,49 @@ fn journal(held: bool) -> Journal {
         ],
         rollbacks: vec![],
         measurements,
+        history: Some(history_record(held)),
         timeline: Timeline { duration: ms(8000), faults, health, samples, memory: memory() },
     }
+}
+
+/// A registration, acknowledged at 3 s; a read of it at 3.5 s, which finds it unless the run did
+/// not hold; and the final read.
+fn history_record(held: bool) -> HistoryRecord {
+    use history::{Function, Op, OpType, Value};
+    let op = |index: u64, process: u64, kind: OpType, f: Function, value: Value, at_ms: u64| Op {
+        index,
+        process,
+        kind,
+        f,
+        value,
+        time: at_ms * 1_000_000,
+    };
+    let email = || Value { email: Some("a@example.com".into()), ..Value::default() };
+    let id = || Value { id: Some("u1".into()), ..Value::default() };
+    let ops = vec![
+        op(0, 0, OpType::Invoke, Function::Register, email(), 2900),
+        op(
+            1,
+            0,
+            OpType::Ok,
+            Function::Register,
+            Value { status: Some(201), ..Value { id: Some("u1".into()), ..email() } },
+            3000,
+        ),
+        op(2, 1, OpType::Invoke, Function::Read, id(), 3400),
+        op(3, 1, OpType::Ok, Function::Read, Value { found: Some(held), ..id() }, 3500),
+        op(4, 9, OpType::Invoke, Function::Read, Value { final_read: true, ..email() }, 7500),
+        op(
+            5,
+            9,
+            OpType::Ok,
+            Function::Read,
+            Value { final_read: true, found: Some(true), ..Value { id: Some("u1".into()), ..email() } },
+            7600,
+        ),
+    ];
+    let analysis = history::check(&ops, history::Options::default());
+    HistoryRecord { ops, started: ms(0), analysis }
 }
 
 /// The fast test timeouts the local stack runs with.
@@ -143,13 +186,20 @@ fn the_timeline_svg_shades_the_fault_and_marks_detection_and_recovery() {
     assert_eq!(svg.matches("<polyline").count(), 1, "the memory line");
     assert!(svg.contains(">100 MiB</text>"), "its axis reaches a round step past the 88 MiB peak: {svg}");
     insta::assert_snapshot!("timeline_svg", svg);
+    let deviated = report::svg::timeline(&journal(false));
+    assert!(
+        deviated.contains(
+            "<title>stale-read: a read of u1 that began after its 201 did not find it (operations 0, 1, 2, 3)</title>"
+        ),
+        "the anomaly is marked where it showed: {deviated}"
+    );
 }
 
 #[test]
 fn all_reports_are_written_to_the_chosen_directory() {
     let dir = tempfile::tempdir().unwrap();
     let written = report::write_all(&dir.path().join("reports"), &[journal(true)]).unwrap();
-    for path in [&written.summary, &written.junit, &written.journals[0], &written.timelines[0]] {
+    for path in [&written.summary, &written.junit, &written.journals[0], &written.timelines[0], &written.histories[0]] {
         assert!(path.is_file(), "{}", path.display());
     }
     assert_eq!(written.journals[0].file_name().unwrap(), "short-partition.journal.json");

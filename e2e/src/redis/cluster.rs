@@ -74,7 +74,7 @@ impl Cluster {
     }
 
     /// A node that was not killed.
-    fn live_node(&self) -> &RedisNode {
+    pub(crate) fn live_node(&self) -> &RedisNode {
         let lost = self.changes().lost;
         let live = self.nodes.iter().enumerate().find(|(index, _)| Some(*index) != lost);
         live.map(|(_, node)| node).expect("a cluster has live nodes")

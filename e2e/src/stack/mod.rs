@@ -142,6 +142,21 @@ impl Stack {
         Ok(ClientInfo::parse_list(&output).into_iter().filter(|client| !client.ip().starts_with("127.")).collect())
     }
 
+    /// The id of the account `email` has, as Redis holds it: read as an administrator, from the
+    /// primary that holds its key (`redis-cli -c` follows a cluster's redirects).
+    pub async fn account_of(&self, email: &str) -> Result<Option<String>> {
+        let settings = self.options.backend.settings().map_err(Error::Setup)?;
+        let key = format!("{}account:{email}", settings.redis.key_prefix);
+        let asked = match &self.redis {
+            Redis::Single(single) => single.node(),
+            Redis::Pair(pair) => pair.primary(),
+            Redis::Cluster(cluster) => cluster.live_node(),
+        };
+        let reply = asked.cli(&["-c", "HGET", &key, "id"]).await?;
+        let id = reply.trim();
+        Ok((!id.is_empty()).then(|| id.to_owned()))
+    }
+
     /// Gives the first Redis node a new memory limit, as a resource-starved node would have.
     pub async fn limit_redis_memory(&self, bytes: i64) -> Result<()> {
         containers::limit_memory(self.redis.nodes()[0].id(), bytes).await?;

@@ -33,3 +33,11 @@ pub(crate) fn disconnected(health: &(u16, String)) -> bool {
 pub(crate) fn email(tag: &str) -> String {
     format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
+
+/// Checks a recorded history and fails the test with the analysis unless it is valid, accepting
+/// up to `lost_allowed` lost accounts.
+pub(crate) fn valid(ops: &[history::Op], lost_allowed: u64) -> history::Analysis {
+    let analysis = history::check(ops, history::Options { lost_allowed });
+    assert_eq!(analysis.verdict, history::Verdict::Valid, "the history's check:\n{analysis}");
+    analysis
+}
