@@ -5,6 +5,7 @@
 pub mod defaults;
 pub mod environment;
 pub mod experiment;
+pub mod explore;
 pub mod journal;
 pub mod load;
 pub mod monitor;

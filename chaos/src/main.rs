@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use chaos::defaults::DEFAULT_EXPERIMENTS;
 use chaos::environment::{Environment, RemoteSpec};
 use chaos::experiment::{Experiment, InvalidExperiment, TargetKind};
+use chaos::explore::ExploreSpec;
 use chaos::journal::{self, Journal, Status};
 use chaos::progress::Progress;
 use chaos::report::{self, markdown, seconds, table};
@@ -56,6 +57,23 @@ enum Command {
     },
     /// Print the JSON schema of experiment files.
     Schema,
+    /// Search for anomalies: a random schedule of faults from the seed, on a local stack, under a
+    /// recorded workload whose history is checked. A seed repeats its schedule, not its timing.
+    Explore {
+        /// Seeds the schedule and the workload's choices; a new one when left out.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How long the faults run.
+        #[arg(long, default_value = "120s", value_parser = parse_duration)]
+        duration: std::time::Duration,
+        /// The Redis topology: through-proxy, direct, ha or cluster.
+        #[arg(long, default_value = "through-proxy", value_parser = parse_topology)]
+        topology: e2e::Topology,
+        /// The backend's `REDIS_WAIT_REPLICAS`; with 0, losses in a failover are counted, not
+        /// failed.
+        #[arg(long, default_value_t = 0)]
+        wait_replicas: u32,
+    },
     /// Check a recorded history (JSON lines, see history/README.md) for anomalies.
     Check {
         #[arg(value_name = "HISTORY")]
@@ -159,6 +177,11 @@ async fn main() -> ExitCode {
             }
         }
         Some(Command::Check { file, lost_allowed, json }) => check(&file, lost_allowed, json),
+        Some(Command::Explore { seed, duration, topology, wait_replicas }) => {
+            let seed = seed.unwrap_or_else(rand::random);
+            let spec = ExploreSpec { seed, duration, topology, wait_replicas };
+            explore(spec, &cli.target.report_dir).await
+        }
         Some(Command::Schema) => {
             println!("{}", serde_json::to_string_pretty(&chaos::experiment::schema()).expect("a schema serialises"));
             ExitCode::SUCCESS
@@ -246,6 +269,58 @@ async fn run(files: &[PathBuf], target: &TargetArgs) -> ExitCode {
         }
     }
     exit_code(&journals, setup_failed, *interrupt.borrow())
+}
+
+fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    gift_genie_settings::parse_duration(raw, gift_genie_settings::Bound::Positive)
+}
+
+fn parse_topology(raw: &str) -> Result<e2e::Topology, String> {
+    e2e::Topology::ALL.into_iter().find(|topology| topology.name() == raw).ok_or_else(|| {
+        let names: Vec<&str> = e2e::Topology::ALL.iter().map(|topology| topology.name()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
+
+/// Explores `spec` and reports: 0 when the history is valid and the harness did everything, 1 on
+/// an anomaly, 2 when the stack could not run the schedule.
+async fn explore(spec: ExploreSpec, report_dir: &std::path::Path) -> ExitCode {
+    println!(
+        "exploring the {} topology for {}, seed {}",
+        spec.topology.name(),
+        humantime::format_duration(spec.duration),
+        spec.seed
+    );
+    let exploration = match chaos::explore::explore(spec, |step| eprintln!("chaos: {step}")).await {
+        Ok(exploration) => exploration,
+        Err(error) => {
+            eprintln!("chaos: the exploration could not run: {error}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    println!("\nschedule:\n{}", exploration.schedule);
+    print!("{}", exploration.analysis);
+    for error in &exploration.harness_errors {
+        println!("harness error: {error}");
+    }
+    if !exploration.recovered {
+        println!("the stack did not report Redis connected again after every fault healed");
+    }
+    match exploration.write(report_dir) {
+        Ok((history, report)) => println!("\nhistory: {}\nreport: {}", history.display(), report.display()),
+        Err(error) => eprintln!("chaos: cannot write the exploration's reports to {}: {error}", report_dir.display()),
+    }
+    println!(
+        "\nto run this schedule again (the same faults at the same times, and the same clients' choices; the real stack's timing differs from run to run):\n  {}",
+        exploration.replay
+    );
+    if exploration.analysis.verdict == history::Verdict::Invalid {
+        ExitCode::from(EXIT_DEVIATED)
+    } else if !exploration.harness_errors.is_empty() || !exploration.recovered {
+        ExitCode::from(EXIT_INVALID)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Checks a recorded history: 0 valid, 1 an anomaly or an unknown verdict, 2 unreadable.

@@ -16,6 +16,8 @@ mod targets;
 use std::fmt;
 use std::hash::Hash;
 
+use rand::Rng as _;
+use rand::rngs::StdRng;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -43,6 +45,10 @@ pub trait FaultKind:
     fn timings_mut(&mut self) -> Vec<&mut Timing> {
         Vec::new()
     }
+
+    /// One of its kind with attributes drawn from `rng`, within bounds that make sense against a
+    /// backend with `timeouts`: for a nemesis that searches.
+    fn generate(rng: &mut StdRng, timeouts: &Timeouts) -> Self;
 
     /// Gets the target ready, so that [`Self::inject`] takes effect as soon as it is called: the
     /// IP filter's sidecar starts here, outside the fault's window.
@@ -135,6 +141,29 @@ macro_rules! catalogue {
                     return fields_of::<$family::$type>(fields).map(Self::$variant);
                 })+
                 Err(format!("unknown fault type `{name}`, expected one of {}", FAULT_NAMES.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")))
+            }
+
+            /// One fault, of a type drawn from those that `topology` hosts, its attributes drawn
+            /// too.
+            pub fn generate(topology: Topology, rng: &mut StdRng, timeouts: &Timeouts) -> Self {
+                type Maker = fn(&mut StdRng, &Timeouts) -> Fault;
+                let makers: Vec<Maker> = vec![$(
+                    |rng, timeouts| Fault::$variant(<$family::$type as FaultKind>::generate(rng, timeouts))
+                ),+];
+                let hosted: Vec<&Maker> = makers
+                    .iter()
+                    .zip([$(<<$family::$type as FaultKind>::Target as Target>::TOPOLOGIES),+])
+                    .filter(|(_, topologies)| topologies.contains(&topology))
+                    .map(|(maker, _)| maker)
+                    .collect();
+                hosted[rng.random_range(0..hosted.len())](rng, timeouts)
+            }
+
+            /// The family its type is in: faults of the `filters` and `redis` families change
+            /// Redis's nodes, and run one at a time; others overlap, each type with itself only
+            /// once.
+            pub fn family(&self) -> &'static str {
+                match self { $(Self::$variant(_) => stringify!($family)),+ }
             }
 
             fn variant_schemas(generator: &mut SchemaGenerator) -> Vec<Schema> {

@@ -4,13 +4,21 @@
 use std::fmt;
 use std::time::Duration;
 
+use rand::Rng as _;
+use rand::rngs::StdRng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use testcontainers_toxiproxy::{Stream, Toxic};
 
 use super::{FaultKind, OnProxy, Proxied, ViewOf};
 use crate::error::Result;
-use crate::timing::Timing;
+use crate::timing::{Timeouts, Timing};
+
+/// A duration drawn uniformly from `range`, to the millisecond.
+fn draw(rng: &mut StdRng, range: std::ops::RangeInclusive<Duration>) -> Duration {
+    let (low, high) = (range.start().as_millis(), range.end().as_millis().max(range.start().as_millis()));
+    Duration::from_millis(u64::try_from(rng.random_range(low..=high)).unwrap_or(u64::MAX))
+}
 
 /// Adds `toxics` to the proxy, or removes them by name.
 async fn toxics(target: &Proxied<'_>, toxics: &[Toxic], add: bool) -> Result<()> {
@@ -32,6 +40,10 @@ pub struct Partition {}
 impl FaultKind for Partition {
     const NAME: &'static str = "partition";
     type Target = OnProxy;
+
+    fn generate(_rng: &mut StdRng, _timeouts: &Timeouts) -> Self {
+        Self {}
+    }
 
     async fn inject(&self, target: ViewOf<'_, Self>) -> Result<()> {
         target.client.set_enabled(target.proxy, false).await?;
@@ -63,6 +75,10 @@ impl FaultKind for Blackhole {
     const NAME: &'static str = "blackhole";
     type Target = OnProxy;
 
+    fn generate(_rng: &mut StdRng, _timeouts: &Timeouts) -> Self {
+        Self {}
+    }
+
     async fn inject(&self, target: ViewOf<'_, Self>) -> Result<()> {
         toxics(&target, &Self::toxics(), true).await
     }
@@ -75,7 +91,7 @@ impl FaultKind for Blackhole {
 /// A fault that is one toxic whose attribute is a duration: its name, the toxic's, and how the
 /// toxic is made from the duration.
 macro_rules! timed_toxic {
-    ($(#[$doc:meta])* $type:ident, $name:literal, $field:ident, $toxic:expr) => {
+    ($(#[$doc:meta])* $type:ident, $name:literal, $field:ident, $toxic:expr, $range:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
@@ -102,6 +118,11 @@ macro_rules! timed_toxic {
                 vec![&mut self.$field]
             }
 
+            fn generate(rng: &mut StdRng, timeouts: &Timeouts) -> Self {
+                let range: fn(&Timeouts) -> std::ops::RangeInclusive<Duration> = $range;
+                Self::of(draw(rng, range(timeouts)))
+            }
+
             async fn inject(&self, target: ViewOf<'_, Self>) -> Result<()> {
                 toxics(&target, &[self.toxic()], true).await
             }
@@ -121,15 +142,19 @@ macro_rules! timed_toxic {
 
 timed_toxic!(
     /// Each reply from Redis is delayed.
-    Latency, "latency", latency, |latency| Toxic::latency(latency).named("latency")
+    Latency, "latency", latency, |latency| Toxic::latency(latency).named("latency"),
+    // From a delay below any timeout to three operation timeouts.
+    |timeouts| Duration::from_millis(20)..=timeouts.operation * 3
 );
 timed_toxic!(
     /// Connections are closed this long after they end.
-    SlowClose, "slow-close", delay, |delay| Toxic::slow_close(delay).named("slow_close")
+    SlowClose, "slow-close", delay, |delay| Toxic::slow_close(delay).named("slow_close"),
+    |timeouts| Duration::from_millis(50)..=timeouts.operation * 2
 );
 timed_toxic!(
     /// Connections are reset (RST) this long after data first flows.
-    ResetPeer, "reset-peer", timeout, |timeout| Toxic::reset_peer(timeout).named("reset_peer")
+    ResetPeer, "reset-peer", timeout, |timeout| Toxic::reset_peer(timeout).named("reset_peer"),
+    |timeouts| Duration::ZERO..=timeouts.operation
 );
 
 /// Replies trickle at `rate` KB/s.
@@ -149,6 +174,11 @@ impl Bandwidth {
 impl FaultKind for Bandwidth {
     const NAME: &'static str = "bandwidth";
     type Target = OnProxy;
+
+    /// From a trickle to a rate no registration notices.
+    fn generate(rng: &mut StdRng, _timeouts: &Timeouts) -> Self {
+        Self { rate: rng.random_range(1..=200) }
+    }
 
     async fn inject(&self, target: ViewOf<'_, Self>) -> Result<()> {
         toxics(&target, &[self.toxic()], true).await

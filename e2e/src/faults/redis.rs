@@ -3,11 +3,14 @@
 
 use std::fmt;
 
+use rand::Rng as _;
+use rand::rngs::StdRng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{FaultKind, OnCluster, OnPair, OnSingle, ViewOf};
 use crate::error::Result;
+use crate::timing::Timeouts;
 
 /// Redis is stopped (it writes its append-only file and exits); healing starts it again and
 /// waits until it answers.
@@ -18,6 +21,10 @@ pub struct RedisRestart {}
 impl FaultKind for RedisRestart {
     const NAME: &'static str = "redis-restart";
     type Target = OnSingle;
+
+    fn generate(_rng: &mut StdRng, _timeouts: &Timeouts) -> Self {
+        Self {}
+    }
 
     async fn inject(&self, target: ViewOf<'_, Self>) -> Result<()> {
         target.stop().await
@@ -39,6 +46,10 @@ impl FaultKind for Failover {
     const NAME: &'static str = "failover";
     type Target = OnPair;
 
+    fn generate(_rng: &mut StdRng, _timeouts: &Timeouts) -> Self {
+        Self {}
+    }
+
     async fn inject(&self, target: ViewOf<'_, Self>) -> Result<()> {
         target.failover().await
     }
@@ -57,6 +68,10 @@ pub struct PrimaryLoss {}
 impl FaultKind for PrimaryLoss {
     const NAME: &'static str = "primary-loss";
     type Target = OnCluster;
+
+    fn generate(_rng: &mut StdRng, _timeouts: &Timeouts) -> Self {
+        Self {}
+    }
 
     async fn inject(&self, target: ViewOf<'_, Self>) -> Result<()> {
         target.cluster.lose_primary().await
@@ -78,6 +93,10 @@ pub struct Reshard {
 impl FaultKind for Reshard {
     const NAME: &'static str = "reshard";
     type Target = OnCluster;
+
+    fn generate(rng: &mut StdRng, _timeouts: &Timeouts) -> Self {
+        Self { slots: rng.random_range(50..=2000) }
+    }
 
     async fn inject(&self, target: ViewOf<'_, Self>) -> Result<()> {
         target.cluster.reshard(self.slots, true).await
