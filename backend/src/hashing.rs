@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::HashingSettings;
 use crate::metrics::HashingMetrics;
+use crate::sources::Sources;
 
 /// Why a password was not hashed.
 #[derive(Debug, thiserror::Error)]
@@ -35,14 +36,27 @@ pub(crate) enum HashError {
 /// Hands passwords to the workers. Clones share them; the workers stop once every clone is gone.
 #[derive(Clone, Debug)]
 pub(crate) struct PasswordHasher {
-    jobs: SyncSender<Job>,
-    slots: Arc<Semaphore>,
+    kind: Kind,
     settings: HashingSettings,
     metrics: HashingMetrics,
+    /// Salts.
+    sources: Arc<Sources>,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Workers {
+        jobs: SyncSender<Job>,
+        slots: Arc<Semaphore>,
+    },
+    /// On the caller's task, with argon2's least cost: for the simulation, whose clock a thread
+    /// of its own would run outside of.
+    Inline,
 }
 
 struct Job {
     password: SecretString,
+    salt: [u8; SALT_LEN],
     reply: oneshot::Sender<Result<String, HashError>>,
     /// Dropped by the worker once the hash is done, not when the client goes away.
     _slot: Slot,
@@ -60,9 +74,16 @@ impl Drop for Slot {
     }
 }
 
+/// Bytes of salt, argon2's recommended length.
+const SALT_LEN: usize = 16;
+
 impl PasswordHasher {
     /// Starts `settings.workers` threads, each with its own argon2 memory.
-    pub(crate) fn start(settings: HashingSettings, metrics: HashingMetrics) -> std::io::Result<Self> {
+    pub(crate) fn start(
+        settings: HashingSettings,
+        metrics: HashingMetrics,
+        sources: Arc<Sources>,
+    ) -> std::io::Result<Self> {
         // Every queued job holds a slot, so the channel never holds more than there are workers.
         let (jobs, queue) = sync_channel(settings.workers);
         let queue = Arc::new(Mutex::new(queue));
@@ -70,14 +91,32 @@ impl PasswordHasher {
             let queue = Arc::clone(&queue);
             std::thread::Builder::new().name(format!("password-hash-{index}")).spawn(move || work(&queue))?;
         }
-        Ok(Self { jobs, slots: Arc::new(Semaphore::new(settings.workers)), settings, metrics })
+        let kind = Kind::Workers { jobs, slots: Arc::new(Semaphore::new(settings.workers)) };
+        Ok(Self { kind, settings, metrics, sources })
+    }
+
+    /// Hashes on the caller's task with argon2's least cost, salted from `sources`.
+    pub(crate) fn inline(settings: HashingSettings, metrics: HashingMetrics, sources: Arc<Sources>) -> Self {
+        Self { kind: Kind::Inline, settings, metrics, sources }
     }
 
     /// Hashes `password` with argon2id into a PHC string, waiting at most the queue timeout for a
     /// worker.
     pub(crate) async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        let mut salt = [0; SALT_LEN];
+        self.sources.fill(&mut salt);
+        let (jobs, slots) = match &self.kind {
+            Kind::Workers { jobs, slots } => (jobs, slots),
+            Kind::Inline => {
+                let params = Params::new(Params::MIN_M_COST, Params::MIN_T_COST, Params::MIN_P_COST, None)
+                    .map_err(|error| HashError::Argon2(error.to_string()))?;
+                let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+                let mut memory = vec![Block::new(); argon2.params().block_count()];
+                return hash_into(&argon2, password.expose_secret().as_bytes(), &salt, &mut memory);
+            }
+        };
         let wait = self.settings.queue_timeout;
-        let permit = match tokio::time::timeout(wait, Arc::clone(&self.slots).acquire_owned()).await {
+        let permit = match tokio::time::timeout(wait, Arc::clone(slots).acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             Ok(Err(_closed)) => return Err(HashError::Stopped),
             Err(_elapsed) => {
@@ -88,7 +127,7 @@ impl PasswordHasher {
         self.metrics.in_progress.inc();
         let slot = Slot { _permit: permit, in_progress: self.metrics.in_progress.clone() };
         let (reply, answer) = oneshot::channel();
-        match self.jobs.try_send(Job { password, reply, _slot: slot }) {
+        match jobs.try_send(Job { password, salt, reply, _slot: slot }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 unreachable!("a job is only sent with a slot, and there are as many as workers")
@@ -111,22 +150,21 @@ fn work(queue: &Mutex<Receiver<Job>>) {
     loop {
         // The lock is released before hashing: one idle worker waits on the queue, the others on it.
         let Ok(job) = queue.lock().expect("no worker panics while holding the queue").recv() else { return };
-        let hash = hash_into(&argon2, job.password.expose_secret().as_bytes(), &mut memory);
+        let hash = hash_into(&argon2, job.password.expose_secret().as_bytes(), &job.salt, &mut memory);
         // The client may have gone; the hash is done either way and its slot is freed below.
         let _ = job.reply.send(hash);
     }
 }
 
-fn hash_into(argon2: &Argon2<'_>, password: &[u8], memory: &mut [Block]) -> Result<String, HashError> {
+fn hash_into(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], memory: &mut [Block]) -> Result<String, HashError> {
     let failed = |error: &dyn std::fmt::Display| HashError::Argon2(error.to_string());
-    let salt = argon2::password_hash::generate_salt();
     let mut output = [0; Params::DEFAULT_OUTPUT_LEN];
-    argon2.hash_password_into_with_memory(password, &salt, &mut output, memory).map_err(|e| failed(&e))?;
+    argon2.hash_password_into_with_memory(password, salt, &mut output, memory).map_err(|e| failed(&e))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(argon2.params()).map_err(|e| failed(&e))?,
-        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        salt: Some(Salt::new(salt).map_err(|e| failed(&e))?),
         hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
     };
     Ok(phc.to_string())
@@ -142,7 +180,8 @@ mod tests {
     fn hasher(workers: usize, queue_timeout: Duration) -> (PasswordHasher, Gauge) {
         let metrics = Metrics::new().hashing;
         let in_progress = metrics.in_progress.clone();
-        (PasswordHasher::start(HashingSettings { workers, queue_timeout }, metrics).unwrap(), in_progress)
+        let settings = HashingSettings { workers, queue_timeout };
+        (PasswordHasher::start(settings, metrics, Arc::new(Sources::from_os())).unwrap(), in_progress)
     }
 
     #[tokio::test]

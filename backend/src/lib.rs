@@ -11,6 +11,7 @@ pub mod redis_pool;
 mod registration;
 mod routes;
 mod server;
+pub mod sources;
 pub mod startup;
 mod state;
 pub mod telemetry;
@@ -18,6 +19,12 @@ pub mod users;
 
 /// The settings, read and bounded by their own crate, which the harnesses share.
 pub use gift_genie_settings as config;
+
+/// The Lua scripts the service runs, by name, as it sends them: for the simulation's Redis,
+/// which runs each natively, known by its SHA1.
+pub fn lua_scripts() -> [(&'static str, &'static str); 3] {
+    [("rate_limit", rate_limit::SCRIPT), ("create_user", users::CREATE_SCRIPT), ("undo_user", users::UNDO_SCRIPT)]
+}
 
 /// Installs the process-wide rustls crypto provider that `rediss://` connections use. Idempotent.
 pub fn install_tls_provider() {

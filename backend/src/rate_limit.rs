@@ -16,6 +16,7 @@ use ipnet::Ipv6Net;
 use crate::config::RateLimitSettings;
 use crate::deadline::Deadline;
 use crate::redis_pool::{Operation, RedisError, RedisPool, Retry};
+use crate::sources::Sources;
 
 /// Idempotent: an attempt is counted by its id, once, however often the call is retried.
 const COUNT_ATTEMPT: Operation = Operation { name: "rate_limit", retry: Retry::Idempotent };
@@ -23,7 +24,7 @@ const COUNT_ATTEMPT: Operation = Operation { name: "rate_limit", retry: Retry::I
 /// KEYS[1]: the client's attempts in this window. ARGV: the window in ms, the limit, this
 /// attempt's id. Answers whether the attempt counts (is allowed), the attempts counted, and the
 /// time left in the window.
-const SCRIPT: &str = r"
+pub(crate) const SCRIPT: &str = r"
 local used = redis.call('HLEN', KEYS[1])
 local counted = redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1
 if not counted and used < tonumber(ARGV[2]) then
@@ -54,15 +55,16 @@ pub(crate) struct Decision {
 #[derive(Clone, Debug)]
 pub(crate) struct RateLimiter {
     redis: RedisPool,
+    sources: Arc<Sources>,
     settings: RateLimitSettings,
     key_prefix: String,
     script: Arc<redis::Script>,
 }
 
 impl RateLimiter {
-    pub(crate) fn new(redis: RedisPool, settings: RateLimitSettings, scope: &str) -> Self {
+    pub(crate) fn new(redis: RedisPool, sources: Arc<Sources>, settings: RateLimitSettings, scope: &str) -> Self {
         let key_prefix = format!("{}attempts:{scope}:", redis.settings().key_prefix);
-        Self { redis, settings, key_prefix, script: Arc::new(redis::Script::new(SCRIPT)) }
+        Self { redis, sources, settings, key_prefix, script: Arc::new(redis::Script::new(SCRIPT)) }
     }
 
     /// Counts one attempt from `client` and says whether it is within the limit.
@@ -70,7 +72,7 @@ impl RateLimiter {
         let key = format!("{}{}", self.key_prefix, budget_owner(client, self.settings.ipv6_prefix));
         let window_ms = u64::try_from(self.settings.window.as_millis()).unwrap_or(u64::MAX);
         let limit = self.settings.max_attempts;
-        let attempt = uuid::Uuid::new_v4().to_string();
+        let attempt = self.sources.uuid().to_string();
         let (counted, used, ttl_ms): (u8, u32, u64) = self
             .redis
             .execute(COUNT_ATTEMPT, &key, deadline, |mut connection| {

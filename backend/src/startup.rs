@@ -3,10 +3,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::deadline::Deadline;
+use crate::metrics::Metrics;
+use crate::redis_pool::Dialer;
 use crate::routes::router;
+use crate::sources::Sources;
 use crate::state::{AppState, StateError};
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +19,24 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+/// The service as the deterministic simulation drives it: its router, in-process, and its
+/// metrics, read directly.
+pub struct Simulated {
+    pub router: axum::Router,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Simulated {
+    /// The service built from `settings`, reaching Redis through `dialer`, with randomness and
+    /// the wall clock from `sources` and passwords hashed on the caller's task (a thread of its
+    /// own would run outside the simulation's clock). Nothing here touches the network.
+    pub fn build(settings: Settings, sources: Arc<Sources>, dialer: Arc<dyn Dialer>) -> Result<Self, StateError> {
+        let state = AppState::simulated(settings, sources, dialer)?;
+        let metrics = Arc::clone(&state.metrics);
+        Ok(Self { router: router(state), metrics })
+    }
 }
 
 /// A bound, not yet serving, application.

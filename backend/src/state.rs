@@ -6,7 +6,8 @@ use crate::config::Settings;
 use crate::hashing::PasswordHasher;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
-use crate::redis_pool::{RedisPool, SetupError};
+use crate::redis_pool::{Dialer, RedisPool, SetupError};
+use crate::sources::Sources;
 use crate::users::UserStore;
 
 /// Shared by every handler; clones are cheap.
@@ -18,6 +19,7 @@ pub(crate) struct AppState {
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
     pub password_hasher: PasswordHasher,
+    pub sources: Arc<Sources>,
 }
 
 /// Why the state could not be built. Nothing here touches the network.
@@ -30,19 +32,50 @@ pub enum StateError {
 }
 
 impl AppState {
+    /// The state of a service on this machine: its network, its randomness and clock, and
+    /// password hashing on worker threads.
     pub(crate) fn new(settings: Settings) -> Result<Self, StateError> {
+        let sources = Arc::new(Sources::from_os());
         let metrics = Arc::new(Metrics::new());
+        let hasher = PasswordHasher::start(settings.hashing, metrics.hashing.clone(), Arc::clone(&sources))
+            .map_err(StateError::HashingWorkers)?;
+        Self::assemble(settings, metrics, sources, hasher, None)
+    }
+
+    /// The state of a simulated service: Redis through `dialer`, randomness and the clock from
+    /// `sources`, passwords hashed on the caller's task.
+    pub(crate) fn simulated(
+        settings: Settings,
+        sources: Arc<Sources>,
+        dialer: Arc<dyn Dialer>,
+    ) -> Result<Self, StateError> {
+        let metrics = Arc::new(Metrics::new());
+        let hasher = PasswordHasher::inline(settings.hashing, metrics.hashing.clone(), Arc::clone(&sources));
+        Self::assemble(settings, metrics, sources, hasher, Some(dialer))
+    }
+
+    fn assemble(
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        sources: Arc<Sources>,
+        password_hasher: PasswordHasher,
+        dialer: Option<Arc<dyn Dialer>>,
+    ) -> Result<Self, StateError> {
         metrics.publish_settings(&settings);
-        let redis = RedisPool::new(settings.redis.clone(), metrics.redis.clone())?;
-        let password_hasher =
-            PasswordHasher::start(settings.hashing, metrics.hashing.clone()).map_err(StateError::HashingWorkers)?;
+        let redis = RedisPool::with_parts(settings.redis.clone(), metrics.redis.clone(), Arc::clone(&sources), dialer)?;
         Ok(Self {
             users: UserStore::new(redis.clone()),
-            registration_limiter: RateLimiter::new(redis.clone(), settings.rate_limit, "register"),
+            registration_limiter: RateLimiter::new(
+                redis.clone(),
+                Arc::clone(&sources),
+                settings.rate_limit,
+                "register",
+            ),
             redis,
             metrics,
             settings: Arc::new(settings),
             password_hasher,
+            sources,
         })
     }
 }

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::deadline::Deadline;
 use crate::redis_pool::{Operation, RedisConnection, RedisError, RedisPool, Retry};
+use crate::sources::Sources;
 
 /// Idempotent thanks to the script: a retry after a lost reply finds the account already owned
 /// by this very user, and succeeds instead of answering 409 to the request that created it.
@@ -50,7 +51,7 @@ async fn replicas_after_write(
 }
 
 /// Writes the account unless the email already has one; answers the owner's id either way.
-const CREATE_SCRIPT: &str = r"
+pub(crate) const CREATE_SCRIPT: &str = r"
 local owner = redis.call('HGET', KEYS[1], 'id')
 if owner then
   return owner
@@ -60,7 +61,7 @@ return ARGV[1]
 ";
 
 /// Takes back an account that too few replicas confirmed, if it is still this user's.
-const UNDO_SCRIPT: &str = r"
+pub(crate) const UNDO_SCRIPT: &str = r"
 if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
@@ -79,8 +80,8 @@ pub struct User {
 impl User {
     /// A user about to be created: the id is chosen once per registration, so that every
     /// attempt to store it stores the same user.
-    pub fn new(email: String, name: String) -> Self {
-        Self { id: Uuid::new_v4(), email, name, created_at: Timestamp::now() }
+    pub fn new(email: String, name: String, sources: &Sources) -> Self {
+        Self { id: sources.uuid(), email, name, created_at: sources.now() }
     }
 }
 

@@ -13,7 +13,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+
+use tokio::time::Instant;
 
 use crate::metrics::{RedisMetrics, StateLabels};
 

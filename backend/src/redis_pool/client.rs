@@ -1,15 +1,21 @@
 //! The redis-rs client for the configured mode, with the URL's credentials, the TCP settings and
 //! the CA. Nothing here touches the network.
 
+use std::sync::Arc;
+
 use redis::io::tcp::TcpSettings;
 use redis::{ConnectionInfo, IntoConnectionInfo as _, ProtocolVersion, TlsCertificates};
 use secrecy::ExposeSecret as _;
 
 use super::SetupError;
 use super::connection::Connector;
+use super::dial::Dialer;
 use crate::config::{RedisMode, RedisSettings};
 
-pub(super) fn connector_for(settings: &RedisSettings) -> Result<Connector, SetupError> {
+pub(super) fn connector_for(
+    settings: &RedisSettings,
+    dialer: Option<Arc<dyn Dialer>>,
+) -> Result<Connector, SetupError> {
     let nodes: Vec<ConnectionInfo> =
         settings.url.expose_nodes().map(|node| node_info(settings, node)).collect::<Result<_, _>>()?;
     let certificates = certificates(settings)?;
@@ -22,7 +28,10 @@ pub(super) fn connector_for(settings: &RedisSettings) -> Result<Connector, Setup
                 None => redis::Client::open(info),
             }
             .map_err(|error| SetupError::Url(error.to_string()))?;
-            Ok(Connector::standalone(client, connect, respond))
+            Ok(Connector::standalone(client, connect, respond, dialer))
+        }
+        RedisMode::Cluster if dialer.is_some() => {
+            Err(SetupError::Url("a dialer reaches standalone Redis only, not a cluster".to_owned()))
         }
         RedisMode::Cluster => Connector::cluster(nodes, certificates, connect, respond)
             .map_err(|error| SetupError::Url(error.to_string())),

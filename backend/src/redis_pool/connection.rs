@@ -6,12 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, PushInfo, PushKind, RedisFuture, Value};
 use redis::{ConnectionAddr, ConnectionInfo, TlsCertificates};
+
+use super::dial::Dialer;
 
 /// A handle for one command, shared with the pool entry it came from.
 #[derive(Clone)]
@@ -73,6 +77,9 @@ pub(crate) struct Pooled {
     closed: Option<Arc<AtomicBool>>,
     /// The cluster topology it learnt when it connected (see [`Connector::topology`]).
     topology: u64,
+    /// When it connected, and when it was last handed out, by tokio's clock.
+    created: Instant,
+    handed_out: Instant,
 }
 
 impl Pooled {
@@ -88,10 +95,30 @@ impl Pooled {
     pub(crate) fn topology(&self) -> u64 {
         self.topology
     }
+
+    pub(crate) fn created(&self) -> Instant {
+        self.created
+    }
+
+    pub(crate) fn handed_out(&self) -> Instant {
+        self.handed_out
+    }
+
+    /// Marks it handed out now.
+    pub(crate) fn handing_out(&mut self) {
+        self.handed_out = Instant::now();
+    }
+
+    fn new(handle: RedisConnection, closed: Option<Arc<AtomicBool>>, topology: u64) -> Self {
+        let now = Instant::now();
+        Self { handle, closed, topology, created: now, handed_out: now }
+    }
 }
 
 /// Opens connections in the configured mode.
 pub(crate) struct Connector {
+    /// Where standalone connections come from, when not from the machine's network.
+    dialer: Option<Arc<dyn Dialer>>,
     kind: Kind,
     /// Counts the cluster topologies seen: a connection that learnt an older one is replaced, as
     /// redis-rs only refreshes its own slot map when a node says `MOVED`, and a dead primary says
@@ -102,7 +129,7 @@ pub(crate) struct Connector {
 // One per process: the size of the variants does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Kind {
-    Standalone { client: redis::Client, config: AsyncConnectionConfig },
+    Standalone { client: redis::Client, config: AsyncConnectionConfig, connect_timeout: Duration },
     Cluster { nodes: NodeClients, timeouts: (Duration, Duration), live: Mutex<Vec<String>> },
 }
 
@@ -184,12 +211,17 @@ impl NodeClients {
 }
 
 impl Connector {
-    pub(crate) fn standalone(client: redis::Client, connect_timeout: Duration, response_timeout: Duration) -> Self {
+    pub(crate) fn standalone(
+        client: redis::Client,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+        dialer: Option<Arc<dyn Dialer>>,
+    ) -> Self {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             // A backstop only: each call also runs under its own deadline in `RedisPool`.
             .set_response_timeout(Some(response_timeout));
-        Self { kind: Kind::Standalone { client, config }, topology: 0.into() }
+        Self { dialer, kind: Kind::Standalone { client, config, connect_timeout }, topology: 0.into() }
     }
 
     /// `seeds` have the credentials and TCP settings; they are where the first connection
@@ -207,7 +239,11 @@ impl Connector {
         let timeouts = (connect_timeout, response_timeout);
         // Checks the seeds' settings once, up front, as a configuration error.
         nodes.cluster_client(nodes.seeds.clone(), timeouts)?;
-        Ok(Self { kind: Kind::Cluster { nodes, timeouts, live: Mutex::new(Vec::new()) }, topology: 0.into() })
+        Ok(Self {
+            dialer: None,
+            kind: Kind::Cluster { nodes, timeouts, live: Mutex::new(Vec::new()) },
+            topology: 0.into(),
+        })
     }
 
     /// The cluster's nodes one by one, apart from any cluster connection.
@@ -244,7 +280,7 @@ impl Connector {
     pub(crate) async fn connect(&self) -> redis::RedisResult<Pooled> {
         let topology = self.topology();
         match &self.kind {
-            Kind::Standalone { client, config } => {
+            Kind::Standalone { client, config, connect_timeout } => {
                 let closed = Arc::new(AtomicBool::new(false));
                 let flag = Arc::clone(&closed);
                 let config = config.clone().set_push_sender(move |push: PushInfo| {
@@ -253,8 +289,13 @@ impl Connector {
                     }
                     Ok::<(), std::convert::Infallible>(())
                 });
-                let handle = client.get_multiplexed_async_connection_with_config(&config).await?;
-                Ok(Pooled { handle: RedisConnection::Standalone(handle), closed: Some(closed), topology })
+                let handle = match &self.dialer {
+                    Some(dialer) => {
+                        dialed(dialer.as_ref(), client.get_connection_info(), config, *connect_timeout).await?
+                    }
+                    None => client.get_multiplexed_async_connection_with_config(&config).await?,
+                };
+                Ok(Pooled::new(RedisConnection::Standalone(handle), Some(closed), topology))
             }
             Kind::Cluster { nodes, timeouts, live } => {
                 let live = live.lock().expect("live nodes lock").clone();
@@ -264,9 +305,33 @@ impl Connector {
                     live.iter().map(|address| nodes.info(address)).collect::<redis::RedisResult<_>>()?
                 };
                 let handle = nodes.cluster_client(initial, *timeouts)?.get_async_connection().await?;
-                Ok(Pooled { handle: RedisConnection::Cluster(handle), closed: None, topology })
+                Ok(Pooled::new(RedisConnection::Cluster(handle), None, topology))
             }
         }
+    }
+}
+
+/// A connection over a stream from `dialer`, set up as redis-rs sets up its own (`HELLO`,
+/// credentials), within `connect_timeout`.
+async fn dialed(
+    dialer: &dyn Dialer,
+    info: &ConnectionInfo,
+    config: AsyncConnectionConfig,
+    connect_timeout: Duration,
+) -> redis::RedisResult<MultiplexedConnection> {
+    let ConnectionAddr::Tcp(host, port) = info.addr() else {
+        return Err(redis::RedisError::from((redis::ErrorKind::Client, "a dialer reaches plain TCP addresses only")));
+    };
+    let setup = async {
+        let stream = dialer.dial(host, *port).await?;
+        let (connection, driver) =
+            MultiplexedConnection::new_with_config(info.redis_settings(), stream, config).await?;
+        tokio::spawn(driver);
+        Ok(connection)
+    };
+    match tokio::time::timeout(connect_timeout, setup).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out").into()),
     }
 }
 

@@ -1,9 +1,11 @@
 //! How the pool creates and vets connections.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+// tokio's clock, not deadpool's own timestamps: the simulation drives tokio's.
+use tokio::time::Instant;
 
 use super::connection::{Connector, Pooled};
 use crate::metrics::{DiscardReason, RedisMetrics};
@@ -55,11 +57,11 @@ impl ConnectionManager {
         *self.suspect_before.lock().expect("suspect mark lock") = Some(Instant::now());
     }
 
-    fn needs_check(&self, metrics: &Metrics) -> Option<&'static str> {
+    fn needs_check(&self, connection: &Pooled) -> Option<&'static str> {
         if self.is_cluster() {
             return None;
         }
-        let last_handed_out = metrics.recycled.unwrap_or(metrics.created);
+        let last_handed_out = connection.handed_out();
         if last_handed_out.elapsed() >= self.health_check_interval {
             return Some("idle");
         }
@@ -83,7 +85,7 @@ impl managed::Manager for ConnectionManager {
         Ok(connection)
     }
 
-    async fn recycle(&self, connection: &mut Pooled, metrics: &Metrics) -> RecycleResult<redis::RedisError> {
+    async fn recycle(&self, connection: &mut Pooled, _: &Metrics) -> RecycleResult<redis::RedisError> {
         if connection.is_closed() {
             return self.discard("closed");
         }
@@ -91,16 +93,20 @@ impl managed::Manager for ConnectionManager {
             return self.discard("topology");
         }
         // So that the pool follows an endpoint that moved, even while the old address answers.
-        if metrics.age() >= self.max_lifetime {
+        if connection.created().elapsed() >= self.max_lifetime {
             return self.discard("lifetime");
         }
-        let Some(reason) = self.needs_check(metrics) else {
+        let Some(reason) = self.needs_check(connection) else {
+            connection.handing_out();
             return Ok(());
         };
         // deadpool bounds this with the caller's remaining deadline and drops the connection when
         // the PING fails or runs out of time.
         match redis::cmd("PING").query_async::<String>(&mut connection.handle()).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                connection.handing_out();
+                Ok(())
+            }
             Err(error) => {
                 tracing::warn!(%error, reason, "pooled redis connection failed its health check; replacing it");
                 self.discard(reason)

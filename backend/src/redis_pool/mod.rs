@@ -13,6 +13,7 @@
 mod breaker;
 mod client;
 mod connection;
+mod dial;
 mod error;
 mod manager;
 mod probe;
@@ -20,18 +21,20 @@ mod shards;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deadpool::managed::{Object, Pool, PoolError, TimeoutType, Timeouts};
-use rand::Rng as _;
+use tokio::time::Instant;
 
 pub use connection::RedisConnection;
+pub use dial::{Dialer, Dialing, Stream};
 pub use error::RedisError;
 pub use shards::{STANDALONE, Shard, key_slot};
 
 use crate::config::RedisSettings;
 use crate::deadline::Deadline;
 use crate::metrics::{CommandLabels, KindLabels, OperationLabels, RedisMetrics};
+use crate::sources::Sources;
 use breaker::{Breaker, Breakers, Tripped};
 use manager::ConnectionManager;
 use probe::{Probe, Probed};
@@ -92,6 +95,8 @@ struct Inner {
     shards_asked: tokio::sync::Mutex<Option<Instant>>,
     settings: RedisSettings,
     metrics: RedisMetrics,
+    /// Retry jitter.
+    sources: Arc<Sources>,
 }
 
 impl std::fmt::Debug for RedisPool {
@@ -116,7 +121,18 @@ pub enum SetupError {
 impl RedisPool {
     /// Builds the pool without connecting: the service must start while Redis is down.
     pub fn new(settings: RedisSettings, metrics: RedisMetrics) -> Result<Self, SetupError> {
-        let connector = client::connector_for(&settings)?;
+        Self::with_parts(settings, metrics, Arc::new(Sources::from_os()), None)
+    }
+
+    /// The pool with the randomness it jitters retries with, and, for the simulation, the dialer
+    /// that reaches Redis in place of the machine's network.
+    pub fn with_parts(
+        settings: RedisSettings,
+        metrics: RedisMetrics,
+        sources: Arc<Sources>,
+        dialer: Option<Arc<dyn Dialer>>,
+    ) -> Result<Self, SetupError> {
+        let connector = client::connector_for(&settings, dialer)?;
         let manager = ConnectionManager::new(
             connector,
             settings.health_check_interval,
@@ -140,6 +156,7 @@ impl RedisPool {
                 shards_asked: tokio::sync::Mutex::new(None),
                 settings,
                 metrics,
+                sources,
             }),
         })
     }
@@ -248,7 +265,7 @@ impl RedisPool {
                 }
                 Err(error) => {
                     self.record_failure(&breaker, &error);
-                    let pause = backoff(inner.settings.retry.backoff, attempt);
+                    let pause = inner.sources.up_to(backoff_ceiling(inner.settings.retry.backoff, attempt));
                     // A retry that could not start before the deadline would only hide this error.
                     if attempt >= attempts || !error.is_unavailability() || deadline.remaining() <= pause {
                         break Err(error);
@@ -484,13 +501,10 @@ fn health_write(key: &str) -> redis::Cmd {
     command
 }
 
-/// Exponential backoff with full jitter: a random pause up to `base * 2^(attempt-1)`, capped.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let ceiling = base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF);
-    if ceiling.is_zero() {
-        return ceiling;
-    }
-    rand::rng().random_range(Duration::ZERO..=ceiling)
+/// Exponential backoff with full jitter: the pause before attempt `attempt + 1` is drawn up to
+/// `base * 2^(attempt-1)`, capped.
+fn backoff_ceiling(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF)
 }
 
 #[cfg(test)]
@@ -500,12 +514,14 @@ mod tests {
     #[test]
     fn backoff_never_exceeds_its_exponential_ceiling_or_one_second() {
         let base = Duration::from_millis(50);
+        let sources = Sources::from_os();
         for attempt in 1..=20 {
             let ceiling = (base * 2u32.pow(attempt.min(16) - 1)).min(MAX_BACKOFF);
+            assert_eq!(backoff_ceiling(base, attempt), ceiling, "attempt {attempt}");
             for _ in 0..100 {
-                assert!(backoff(base, attempt) <= ceiling, "attempt {attempt}");
+                assert!(sources.up_to(backoff_ceiling(base, attempt)) <= ceiling, "attempt {attempt}");
             }
         }
-        assert_eq!(backoff(Duration::ZERO, 3), Duration::ZERO);
+        assert_eq!(sources.up_to(backoff_ceiling(Duration::ZERO, 3)), Duration::ZERO);
     }
 }

@@ -18,7 +18,7 @@ pub(crate) async fn register(
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<User>), ApiError> {
     let registration = Registration::from_json(&body).map_err(ApiError::Validation)?;
     let password_hash = state.password_hasher.hash(registration.password).await?;
-    let user = User::new(registration.email, registration.name);
+    let user = User::new(registration.email, registration.name, &state.sources);
     match state.users.create(&user, &password_hash, deadline).await? {
         Created::User => {
             tracing::info!(user_id = %user.id, "user registered");

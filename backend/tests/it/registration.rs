@@ -120,18 +120,19 @@ async fn storing_one_user_again_succeeds_so_a_retry_after_a_lost_reply_is_not_a_
     use gift_genie_backend::deadline::Deadline;
     use gift_genie_backend::metrics::Metrics;
     use gift_genie_backend::redis_pool::RedisPool;
+    use gift_genie_backend::sources::Sources;
     use gift_genie_backend::users::{Created, User, UserStore};
 
     let redis = RedisServer::start().await;
     let settings = crate::support::app::settings(&redis.url(), &[]);
     let store = UserStore::new(RedisPool::new(settings.redis, Metrics::new().redis).unwrap());
     let deadline = || Deadline::after(std::time::Duration::from_secs(5));
-    let user = User::new("retry@example.com".to_owned(), "Retry".to_owned());
+    let user = User::new("retry@example.com".to_owned(), "Retry".to_owned(), &Sources::from_os());
 
     assert_eq!(store.create(&user, "$argon2id$stub", deadline()).await.unwrap(), Created::User);
     // What a retry does when the first attempt's reply was lost.
     assert_eq!(store.create(&user, "$argon2id$stub", deadline()).await.unwrap(), Created::User);
-    let someone_else = User::new("retry@example.com".to_owned(), "Someone Else".to_owned());
+    let someone_else = User::new("retry@example.com".to_owned(), "Someone Else".to_owned(), &Sources::from_os());
     assert_eq!(store.create(&someone_else, "$argon2id$stub", deadline()).await.unwrap(), Created::EmailTaken);
     assert_eq!(store.find(user.id, deadline()).await.unwrap(), Some(user));
 }
