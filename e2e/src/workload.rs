@@ -259,19 +259,10 @@ impl Client {
     }
 }
 
-/// What an answer's headers say of the rate limit: `RateLimit-Policy: "register";q=5;w=60` and
-/// `RateLimit: "register";r=4;t=60`.
+/// What an answer's headers say of the rate limit.
 fn rate_limit_seen(answer: &Answer) -> Option<RateLimitSeen> {
-    let parameter = |header: &str, name: &str| -> Option<u64> {
-        let text = answer.headers.get(header)?.to_str().ok()?;
-        text.split(';').find_map(|part| part.trim().strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-    };
-    Some(RateLimitSeen {
-        limit: parameter("ratelimit-policy", "q")?,
-        window_ms: parameter("ratelimit-policy", "w")?.saturating_mul(1000),
-        remaining: parameter("ratelimit", "r")?,
-        reset_ms: parameter("ratelimit", "t")?.saturating_mul(1000),
-    })
+    let header = |name: &str| answer.headers.get(name).and_then(|value| value.to_str().ok());
+    RateLimitSeen::from_headers(header("ratelimit-policy"), header("ratelimit"))
 }
 
 /// No answer: a timeout or a broken connection.
@@ -284,7 +275,6 @@ fn no_answer(error: &Error) -> Value {
     Value { error: Some(error), ..Value::default() }
 }
 
-/// 201 is `ok`; 409, 422 and 429 `fail`; anything else, or no answer, `info`.
 fn registration_outcome(answer: &Result<Answer>) -> (OpType, Value) {
     match answer {
         Ok(answer) => {
@@ -294,42 +284,33 @@ fn registration_outcome(answer: &Result<Answer>) -> (OpType, Value) {
                 rate_limit: rate_limit_seen(answer),
                 ..Value::default()
             };
-            let kind = match answer.status {
-                201 => OpType::Ok,
-                409 | 422 | 429 => OpType::Fail,
-                _ => OpType::Info,
-            };
-            (kind, value)
+            (history::registration_outcome(Some(answer.status)), value)
         }
-        Err(error) => (OpType::Info, no_answer(error)),
+        Err(error) => (history::registration_outcome(None), no_answer(error)),
     }
 }
 
-/// 429 is `fail`; a 5xx or no answer `info`; any other answer `ok`: the attempt was counted.
 fn attempt_outcome(answer: &Result<Answer>) -> (OpType, Value) {
     match answer {
         Ok(answer) => {
-            let kind = match answer.status {
-                429 => OpType::Fail,
-                500.. => OpType::Info,
-                _ => OpType::Ok,
-            };
-            (kind, Value { status: Some(answer.status), rate_limit: rate_limit_seen(answer), ..Value::default() })
+            let value = Value { status: Some(answer.status), rate_limit: rate_limit_seen(answer), ..Value::default() };
+            (history::attempt_outcome(Some(answer.status)), value)
         }
-        Err(error) => (OpType::Info, no_answer(error)),
+        Err(error) => (history::attempt_outcome(None), no_answer(error)),
     }
 }
 
-/// 200 is found and 404 missing, both `ok`; anything else, or no answer, `fail`.
 fn read_outcome(answer: &Result<Answer>) -> (OpType, Value) {
     match answer {
-        Ok(answer) if matches!(answer.status, 200 | 404) => {
-            let found = answer.status == 200;
-            let email = answer.field("email").as_str().filter(|_| found).map(str::to_owned);
-            (OpType::Ok, Value { found: Some(found), email, status: Some(answer.status), ..Value::default() })
+        Ok(answer) => {
+            let found = (answer.status == 200).then_some(true).or((answer.status == 404).then_some(false));
+            let email = answer.field("email").as_str().filter(|_| found == Some(true)).map(str::to_owned);
+            (
+                history::read_outcome(Some(answer.status)),
+                Value { found, email, status: Some(answer.status), ..Value::default() },
+            )
         }
-        Ok(answer) => (OpType::Fail, Value { status: Some(answer.status), ..Value::default() }),
-        Err(error) => (OpType::Fail, no_answer(error)),
+        Err(error) => (history::read_outcome(None), no_answer(error)),
     }
 }
 
@@ -337,32 +318,21 @@ fn read_outcome(answer: &Result<Answer>) -> (OpType, Value) {
 mod tests {
     use super::*;
 
-    fn answer(status: u16, headers: &[(&'static str, &'static str)]) -> Answer {
-        let mut map = reqwest::header::HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, value.parse().unwrap());
+    fn answer(status: u16) -> Answer {
+        Answer {
+            status,
+            body: serde_json::json!({"id": "u1", "email": "a@example.com"}),
+            elapsed: Duration::ZERO,
+            headers: reqwest::header::HeaderMap::new(),
         }
-        Answer { status, body: serde_json::json!({"id": "u1"}), elapsed: Duration::ZERO, headers: map }
     }
 
     #[test]
-    fn answers_map_onto_the_histories_types() {
-        assert_eq!(registration_outcome(&Ok(answer(201, &[]))).0, OpType::Ok);
-        assert_eq!(registration_outcome(&Ok(answer(409, &[]))).0, OpType::Fail);
-        assert_eq!(registration_outcome(&Ok(answer(503, &[]))).0, OpType::Info);
-        assert_eq!(attempt_outcome(&Ok(answer(422, &[]))).0, OpType::Ok, "counted, then refused for its body");
-        assert_eq!(attempt_outcome(&Ok(answer(429, &[]))).0, OpType::Fail);
-        assert_eq!(read_outcome(&Ok(answer(404, &[]))).1.found, Some(false));
-        assert_eq!(read_outcome(&Ok(answer(503, &[]))).0, OpType::Fail);
-    }
-
-    #[test]
-    fn the_rate_limit_is_read_from_the_answers_headers() {
-        let seen = rate_limit_seen(&answer(
-            201,
-            &[("ratelimit-policy", "\"register\";q=5;w=60"), ("ratelimit", "\"register\";r=4;t=59")],
-        ));
-        assert_eq!(seen, Some(RateLimitSeen { limit: 5, window_ms: 60_000, remaining: 4, reset_ms: 59_000 }));
-        assert_eq!(rate_limit_seen(&answer(201, &[])), None);
+    fn an_acknowledged_registration_records_its_id_and_a_found_read_its_email() {
+        assert_eq!(registration_outcome(&Ok(answer(201))).1.id.as_deref(), Some("u1"));
+        assert_eq!(registration_outcome(&Ok(answer(409))).1.id, None);
+        let read = read_outcome(&Ok(answer(200))).1;
+        assert_eq!((read.found, read.email.as_deref()), (Some(true), Some("a@example.com")));
+        assert_eq!(read_outcome(&Ok(answer(503))).1.found, None, "a failed read says nothing of the account");
     }
 }

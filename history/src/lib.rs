@@ -20,5 +20,5 @@ mod recorder;
 
 pub use analysis::{Analysis, Anomaly, AnomalyKind, Counts, Verdict};
 pub use check::{Options, check};
-pub use op::{Function, Op, OpType, RateLimitSeen, Value};
+pub use op::{Function, Op, OpType, RateLimitSeen, Value, attempt_outcome, read_outcome, registration_outcome};
 pub use recorder::{Pending, Recorder};

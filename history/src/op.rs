@@ -89,3 +89,72 @@ pub struct Op {
     /// Nanoseconds since the history began.
     pub time: u64,
 }
+
+/// What an answer to a registration means: 201 `ok`; 409, 422 and 429 `fail`; anything else, or
+/// no answer (`None`), `info`.
+pub fn registration_outcome(status: Option<u16>) -> OpType {
+    match status {
+        Some(201) => OpType::Ok,
+        Some(409 | 422 | 429) => OpType::Fail,
+        _ => OpType::Info,
+    }
+}
+
+/// What an answer to a rate-limit attempt means: 429 `fail` (refused); a 5xx or no answer
+/// `info`; any other answer `ok`, since the attempt was counted before anything else.
+pub fn attempt_outcome(status: Option<u16>) -> OpType {
+    match status {
+        Some(429) => OpType::Fail,
+        Some(500..) | None => OpType::Info,
+        Some(_) => OpType::Ok,
+    }
+}
+
+/// What an answer to a read means: 200 (found) and 404 (missing) `ok`; anything else, or no
+/// answer, `fail`.
+pub fn read_outcome(status: Option<u16>) -> OpType {
+    match status {
+        Some(200 | 404) => OpType::Ok,
+        _ => OpType::Fail,
+    }
+}
+
+impl RateLimitSeen {
+    /// From an answer's `RateLimit-Policy` (`"register";q=5;w=60`) and `RateLimit`
+    /// (`"register";r=4;t=60`) headers, when both are there and readable.
+    pub fn from_headers(policy: Option<&str>, state: Option<&str>) -> Option<Self> {
+        let parameter = |header: Option<&str>, name: &str| -> Option<u64> {
+            header?.split(';').find_map(|part| part.trim().strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+        };
+        Some(Self {
+            limit: parameter(policy, "q")?,
+            window_ms: parameter(policy, "w")?.saturating_mul(1000),
+            remaining: parameter(state, "r")?,
+            reset_ms: parameter(state, "t")?.saturating_mul(1000),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_map_onto_the_histories_types() {
+        assert_eq!(registration_outcome(Some(201)), OpType::Ok);
+        assert_eq!(registration_outcome(Some(409)), OpType::Fail);
+        assert_eq!(registration_outcome(Some(503)), OpType::Info);
+        assert_eq!(registration_outcome(None), OpType::Info);
+        assert_eq!(attempt_outcome(Some(422)), OpType::Ok, "counted, then refused for its body");
+        assert_eq!(attempt_outcome(Some(429)), OpType::Fail);
+        assert_eq!(read_outcome(Some(404)), OpType::Ok);
+        assert_eq!(read_outcome(Some(503)), OpType::Fail);
+    }
+
+    #[test]
+    fn the_rate_limit_is_read_from_the_answers_headers() {
+        let seen = RateLimitSeen::from_headers(Some("\"register\";q=5;w=60"), Some("\"register\";r=4;t=59"));
+        assert_eq!(seen, Some(RateLimitSeen { limit: 5, window_ms: 60_000, remaining: 4, reset_ms: 59_000 }));
+        assert_eq!(RateLimitSeen::from_headers(None, Some("\"register\";r=4;t=59")), None);
+    }
+}
