@@ -10,9 +10,14 @@ use crate::redis_pool::{Dialer, RedisPool, SetupError};
 use crate::sources::Sources;
 use crate::users::UserStore;
 
-/// Shared by every handler; clones are cheap.
+/// Shared by every handler; clones are cheap (one reference count: every handler and
+/// middleware clones it per request).
 #[derive(Clone, Debug)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
     pub redis: RedisPool,
     pub users: UserStore,
     pub registration_limiter: RateLimiter,
@@ -63,7 +68,7 @@ impl AppState {
     ) -> Result<Self, StateError> {
         metrics.publish_settings(&settings);
         let redis = RedisPool::with_parts(settings.redis.clone(), metrics.redis.clone(), Arc::clone(&sources), dialer)?;
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             users: UserStore::new(redis.clone()),
             registration_limiter: RateLimiter::new(
                 redis.clone(),
@@ -76,6 +81,14 @@ impl AppState {
             settings: Arc::new(settings),
             password_hasher,
             sources,
-        })
+        })))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }

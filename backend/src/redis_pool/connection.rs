@@ -15,22 +15,69 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, PushInfo, PushKind, RedisFuture, Value};
 use redis::{ConnectionAddr, ConnectionInfo, TlsCertificates};
 
+use super::breaker::Breaker;
 use super::dial::Dialer;
+use super::error::RedisError;
 
-/// A handle for one command, shared with the pool entry it came from.
+/// A handle for one call's commands, shared with the pool entry it came from.
+///
+/// A call's handle asks the breaker that admitted the call before every command: once the
+/// breaker opens, the call sends nothing more (a script's `EVALSHA` after its `SCRIPT LOAD`, a
+/// `WAIT` after a write), and fails as calls after it do.
 #[derive(Clone)]
-pub enum RedisConnection {
+pub struct RedisConnection {
+    link: Link,
+    gate: Option<Gate>,
+}
+
+#[derive(Clone)]
+enum Link {
     Standalone(MultiplexedConnection),
     Cluster(ClusterConnection),
 }
 
+/// The breaker a call's handle asks, and the refusal it met, if any.
+#[derive(Clone)]
+struct Gate {
+    breaker: Arc<Breaker>,
+    refusal: Arc<Mutex<Option<RedisError>>>,
+}
+
+/// What a gated handle's refusal left: the breaker's error, once it refused a command.
+#[derive(Clone)]
+pub(crate) struct Refusal(Arc<Mutex<Option<RedisError>>>);
+
+impl Refusal {
+    /// The breaker's error, if it refused one of the call's commands.
+    pub(crate) fn take(&self) -> Option<RedisError> {
+        self.0.lock().expect("refusal lock").take()
+    }
+}
+
 impl RedisConnection {
+    /// This handle, asking `breaker` before every command; with what it refused, if anything.
+    pub(crate) fn gated(mut self, breaker: Arc<Breaker>) -> (Self, Refusal) {
+        let refusal = Arc::new(Mutex::new(None));
+        self.gate = Some(Gate { breaker, refusal: Arc::clone(&refusal) });
+        (self, Refusal(refusal))
+    }
+
+    /// Whether the breaker lets the next command through; records its refusal when not.
+    fn admitted(&self) -> redis::RedisResult<()> {
+        let Some(gate) = &self.gate else { return Ok(()) };
+        gate.breaker.admit().map_err(|refused| {
+            *gate.refusal.lock().expect("refusal lock") = Some(refused);
+            redis::RedisError::from((redis::ErrorKind::Client, "the circuit breaker is open"))
+        })
+    }
+
     /// Sends `command` to the primary that holds `key`'s slot: in cluster mode, to the node where
     /// a write to `key` just happened, which a keyless command like `WAIT` must reach.
     pub(crate) async fn on_node_of(&mut self, key: &str, command: Cmd) -> redis::RedisResult<Value> {
-        match self {
-            Self::Standalone(connection) => command.query_async(connection).await,
-            Self::Cluster(connection) => {
+        self.admitted()?;
+        match &mut self.link {
+            Link::Standalone(connection) => command.query_async(connection).await,
+            Link::Cluster(connection) => {
                 let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
                 connection.route_command(command, RoutingInfo::SingleNode(route)).await
             }
@@ -40,9 +87,12 @@ impl RedisConnection {
 
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Standalone(connection) => connection.req_packed_command(cmd),
-            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        if let Err(refused) = self.admitted() {
+            return Box::pin(std::future::ready(Err(refused)));
+        }
+        match &mut self.link {
+            Link::Standalone(connection) => connection.req_packed_command(cmd),
+            Link::Cluster(connection) => connection.req_packed_command(cmd),
         }
     }
 
@@ -52,16 +102,19 @@ impl ConnectionLike for RedisConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Standalone(connection) => connection.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        if let Err(refused) = self.admitted() {
+            return Box::pin(std::future::ready(Err(refused)));
+        }
+        match &mut self.link {
+            Link::Standalone(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Link::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            Self::Standalone(connection) => connection.get_db(),
-            Self::Cluster(connection) => connection.get_db(),
+        match &self.link {
+            Link::Standalone(connection) => connection.get_db(),
+            Link::Cluster(connection) => connection.get_db(),
         }
     }
 }
@@ -109,9 +162,9 @@ impl Pooled {
         self.handed_out = Instant::now();
     }
 
-    fn new(handle: RedisConnection, closed: Option<Arc<AtomicBool>>, topology: u64) -> Self {
+    fn new(link: Link, closed: Option<Arc<AtomicBool>>, topology: u64) -> Self {
         let now = Instant::now();
-        Self { handle, closed, topology, created: now, handed_out: now }
+        Self { handle: RedisConnection { link, gate: None }, closed, topology, created: now, handed_out: now }
     }
 }
 
@@ -295,7 +348,7 @@ impl Connector {
                     }
                     None => client.get_multiplexed_async_connection_with_config(&config).await?,
                 };
-                Ok(Pooled::new(RedisConnection::Standalone(handle), Some(closed), topology))
+                Ok(Pooled::new(Link::Standalone(handle), Some(closed), topology))
             }
             Kind::Cluster { nodes, timeouts, live } => {
                 let live = live.lock().expect("live nodes lock").clone();
@@ -305,7 +358,7 @@ impl Connector {
                     live.iter().map(|address| nodes.info(address)).collect::<redis::RedisResult<_>>()?
                 };
                 let handle = nodes.cluster_client(initial, *timeouts)?.get_async_connection().await?;
-                Ok(Pooled::new(RedisConnection::Cluster(handle), None, topology))
+                Ok(Pooled::new(Link::Cluster(handle), None, topology))
             }
         }
     }

@@ -1,12 +1,13 @@
 //! How the pool creates and vets connections.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 // tokio's clock, not deadpool's own timestamps: the simulation drives tokio's.
 use tokio::time::Instant;
 
+use super::breaker::Breaker;
 use super::connection::{Connector, Pooled};
 use crate::metrics::{DiscardReason, RedisMetrics};
 
@@ -23,6 +24,10 @@ pub(crate) struct ConnectionManager {
     /// whenever a call fails for lack of Redis: after a restart or a network cut, every idle
     /// connection is suspect, not only the one that failed.
     suspect_before: Mutex<Option<Instant>>,
+    /// Standalone: the breaker. While it is open the pool neither connects nor checks a
+    /// connection, so that a call admitted before it opened, still waiting for a connection,
+    /// sends nothing. (A cluster connection serves every shard, each with its own breaker.)
+    gate: Option<Arc<Breaker>>,
     metrics: RedisMetrics,
 }
 
@@ -31,9 +36,14 @@ impl ConnectionManager {
         connector: Connector,
         health_check_interval: Duration,
         max_lifetime: Duration,
+        gate: Option<Arc<Breaker>>,
         metrics: RedisMetrics,
     ) -> Self {
-        Self { connector, health_check_interval, max_lifetime, suspect_before: Mutex::new(None), metrics }
+        Self { connector, health_check_interval, max_lifetime, suspect_before: Mutex::new(None), gate, metrics }
+    }
+
+    fn gate_is_open(&self) -> bool {
+        self.gate.as_ref().is_some_and(|breaker| breaker.admit().is_err())
     }
 
     /// Opens a connection outside the pool, for the circuit breaker's probe.
@@ -80,6 +90,9 @@ impl managed::Manager for ConnectionManager {
     type Error = redis::RedisError;
 
     async fn create(&self) -> Result<Pooled, redis::RedisError> {
+        if self.gate_is_open() {
+            return Err(redis::RedisError::from((redis::ErrorKind::Client, "the circuit breaker is open")));
+        }
         let connection = self.connect().await?;
         self.metrics.connections_opened.inc();
         Ok(connection)
@@ -100,6 +113,9 @@ impl managed::Manager for ConnectionManager {
             connection.handing_out();
             return Ok(());
         };
+        if self.gate_is_open() {
+            return self.discard("breaker_open");
+        }
         // deadpool bounds this with the caller's remaining deadline and drops the connection when
         // the PING fails or runs out of time.
         match redis::cmd("PING").query_async::<String>(&mut connection.handle()).await {

@@ -133,10 +133,15 @@ impl RedisPool {
         dialer: Option<Arc<dyn Dialer>>,
     ) -> Result<Self, SetupError> {
         let connector = client::connector_for(&settings, dialer)?;
+        let breakers = Breakers::new(settings.breaker.failure_threshold, metrics.clone());
+        // The lone shard's breaker is published from the start, as one always was, and gates
+        // the pool's connects and checks.
+        let gate = (!connector.is_cluster()).then(|| breakers.of(STANDALONE));
         let manager = ConnectionManager::new(
             connector,
             settings.health_check_interval,
             settings.connection_max_lifetime,
+            gate,
             metrics.clone(),
         );
         let pool = Pool::builder(manager)
@@ -145,9 +150,6 @@ impl RedisPool {
             .build()
             .expect("a runtime is configured, so building cannot fail");
         metrics.pool_max_size.set(i64::try_from(settings.pool_max_size).unwrap_or(i64::MAX));
-        let breakers = Breakers::new(settings.breaker.failure_threshold, metrics.clone());
-        // The lone shard's breaker is published from the start, as one always was.
-        breakers.of(STANDALONE);
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
@@ -255,7 +257,7 @@ impl RedisPool {
                 break Err(RedisError::DeadlinePassed { operation: operation.name });
             }
             let result = match breaker.admit() {
-                Ok(()) => inner.attempt(operation, deadline, &command).await,
+                Ok(()) => inner.attempt(operation, deadline, &command, Some(&breaker)).await,
                 Err(refused) => Err(refused),
             };
             match result {
@@ -374,18 +376,44 @@ impl Inner {
         Ok(())
     }
 
-    async fn attempt<T, F, Fut>(&self, operation: Operation, deadline: Deadline, command: &F) -> Result<T, RedisError>
+    /// One attempt of a call that `breaker` admitted (a probe's has none).
+    async fn attempt<T, F, Fut>(
+        &self,
+        operation: Operation,
+        deadline: Deadline,
+        command: &F,
+        breaker: Option<&Arc<Breaker>>,
+    ) -> Result<T, RedisError>
     where
         F: Fn(RedisConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let deadline = deadline.within(self.settings.operation_timeout);
         let timeout = deadline.remaining();
-        let connection = self.checkout(deadline).await?;
-        let result = match tokio::time::timeout_at(deadline.instant(), command(connection.handle())).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(source)) => RedisError::from_command(operation.name, source, timeout),
-            Err(_elapsed) => RedisError::CommandTimeout { operation: operation.name, timeout },
+        // The breaker may open while this call waits for a connection (a connect, a PING, a
+        // full pool): from then on nothing is sent (the pool's manager checks it too), and the
+        // call fails as one that came after it opened.
+        let checked_out = self.checkout(deadline).await;
+        if let Some(breaker) = breaker {
+            breaker.admit()?;
+        }
+        let connection = checked_out?;
+        let (handle, refusal) = match breaker {
+            Some(breaker) => {
+                let (handle, refusal) = connection.handle().gated(Arc::clone(breaker));
+                (handle, Some(refusal))
+            }
+            None => (connection.handle(), None),
+        };
+        let outcome = tokio::time::timeout_at(deadline.instant(), command(handle)).await;
+        let refused = refusal.and_then(|refusal| refusal.take());
+        let result = match (outcome, refused) {
+            (Ok(Ok(value)), _) => return Ok(value),
+            // The breaker opened during the call and stopped its next command: the connection
+            // is as good as it was, and the call fails as one the breaker refused.
+            (_, Some(refused)) => return Err(refused),
+            (Ok(Err(source)), None) => RedisError::from_command(operation.name, source, timeout),
+            (Err(_elapsed), None) => RedisError::CommandTimeout { operation: operation.name, timeout },
         };
         // A cluster connection reconnects its nodes by itself and serves the other shards: it is
         // never thrown away for one node's failure.
@@ -480,10 +508,11 @@ impl Inner {
         // The shard is gone; so is the placeholder that stood for every shard before the first map.
         let Some(found) = shards.into_iter().find(|known| known.primary == shard) else { return Ok(Probe::Moved) };
         let key = self.health_key(&found);
-        self.attempt(Operation::HEALTH, deadline, &|mut connection| {
+        let write = |mut connection: RedisConnection| {
             let key = key.clone();
             async move { health_write(&key).query_async::<()>(&mut connection).await }
-        })
+        };
+        self.attempt(Operation::HEALTH, deadline, &write, None)
         .await
         .map(|()| Probe::Answered)
     }

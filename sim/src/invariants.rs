@@ -1,0 +1,386 @@
+//! The invariants a run must hold, each judged from what the simulation saw: the requests and
+//! their answers, the commands as they reached the simulated Redis, the network's connection
+//! counts, and the history of registrations, reads and attempts. Bounds come from the backend's
+//! own settings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use gift_genie_backend::config::Settings;
+use history::{Analysis, AnomalyKind, Op, Options};
+use tokio::time::Instant;
+
+use crate::observed::{Ending, Kind, Request};
+use crate::redis::Arrival;
+use crate::redis::commands::is_not_idempotent;
+use crate::scenario::{Fault, Scenario, Scheduled};
+
+/// An invariant that a run broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The invariant's name.
+    pub invariant: &'static str,
+    /// When, from the start of the run.
+    pub at: Duration,
+    pub message: String,
+}
+
+impl Violation {
+    pub(crate) fn new(invariant: &'static str, at: Duration, message: String) -> Self {
+        Self { invariant, at, message }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>6}ms {}: {}", self.at.as_millis(), self.invariant, self.message)
+    }
+}
+
+/// A request that never touched Redis answers within this: it waited on nothing.
+const AT_ONCE: Duration = Duration::from_millis(1);
+
+/// What a run saw, for judging.
+pub(crate) struct Facts<'a> {
+    pub scenario: &'a Scenario,
+    pub settings: &'a Settings,
+    pub started: Instant,
+    pub requests: &'a [Request],
+    pub arrivals: &'a [Arrival],
+    /// When the address refused every write: from, and until.
+    pub refusing: &'a [(Instant, Option<Instant>)],
+    /// The most connections the backend had open to each host at once.
+    pub most_connections: &'a BTreeMap<String, usize>,
+    pub history: &'a [Op],
+    /// The breaker's own violations, seen as they happened.
+    pub seen: Vec<Violation>,
+}
+
+/// What the invariants found: violations, and anomalies that the faults explain.
+pub(crate) struct Judgement {
+    pub violations: Vec<Violation>,
+    pub accepted: Vec<String>,
+    pub analysis: Analysis,
+}
+
+impl Facts<'_> {
+    fn since_start(&self, at: Instant) -> Duration {
+        at - self.started
+    }
+
+    pub(crate) fn judge(self) -> Judgement {
+        let mut violations = Vec::new();
+        self.answered_in_time(&mut violations);
+        self.redis_calls_within_deadlines(&mut violations);
+        self.connections_within_the_pool(&mut violations);
+        self.non_idempotent_commands_once(&mut violations);
+        self.breaker_fails_fast(&mut violations);
+        self.recovery_after_heal(&mut violations);
+        self.health_never_connected_while_refusing(&mut violations);
+        let mut seen = self.seen.clone();
+        seen.dedup_by(|later, earlier| later.message == earlier.message);
+        violations.extend(seen);
+        let (analysis, accepted) = self.history(&mut violations);
+        violations.sort_by_key(|violation| violation.at);
+        Judgement { violations, accepted, analysis }
+    }
+
+    /// Every request is answered within `HTTP_REQUEST_TIMEOUT`.
+    fn answered_in_time(&self, violations: &mut Vec<Violation>) {
+        let timeout = self.settings.http.request_timeout;
+        for request in self.requests {
+            let late = match request.ending {
+                Ending::Hung => true,
+                Ending::Answered(_) => request.took() > timeout,
+                Ending::GaveUp => false,
+            };
+            if late {
+                violations.push(Violation::new(
+                    "answered-within-the-request-timeout",
+                    self.since_start(request.started),
+                    format!("a {} request got no answer within {timeout:?}", request.kind.name()),
+                ));
+            }
+        }
+    }
+
+    /// Every Redis call, retries included, ends within its request's deadline: the request
+    /// timeout never has to cut a request short, and no command of a request is sent once it
+    /// has ended.
+    fn redis_calls_within_deadlines(&self, violations: &mut Vec<Violation>) {
+        for request in self.requests {
+            if request.answer().is_some_and(|answer| answer.code.as_deref() == Some("request_timeout")) {
+                violations.push(Violation::new(
+                    "redis-calls-within-the-deadline",
+                    self.since_start(request.ended),
+                    format!(
+                        "a {} request was cut by the request timeout after {}ms: a Redis call outlived its deadline",
+                        request.kind.name(),
+                        request.took().as_millis()
+                    ),
+                ));
+            }
+        }
+        let by_identity = self.requests_by_identity();
+        for arrival in self.arrivals {
+            let identities = identities(arrival);
+            let Some(shown) = identities.first() else { continue };
+            let owned = identities.iter().filter_map(|identity| by_identity.get(identity.as_str())).flatten().any(
+                |request| request.started <= arrival.sent_at && arrival.sent_at <= request.ended,
+            );
+            if !owned {
+                violations.push(Violation::new(
+                    "redis-calls-within-the-deadline",
+                    self.since_start(arrival.sent_at),
+                    format!("{} for {shown} was sent while no request of {shown} was running", arrival.name),
+                ));
+            }
+        }
+    }
+
+    /// The backend never holds more connections to a host than its pool's maximum, and the
+    /// breaker's probe's one.
+    fn connections_within_the_pool(&self, violations: &mut Vec<Violation>) {
+        let most = self.settings.redis.pool_max_size + 1;
+        for (host, connections) in self.most_connections {
+            if *connections > most {
+                violations.push(Violation::new(
+                    "connections-within-the-pool-maximum",
+                    self.scenario.duration(),
+                    format!("{connections} connections to {host} at once; the pool holds {most} with the probe's"),
+                ));
+            }
+        }
+    }
+
+    /// A command that is not idempotent is never sent twice for one attempt: counted at Redis,
+    /// per key, against the requests that could have sent it.
+    fn non_idempotent_commands_once(&self, violations: &mut Vec<Violation>) {
+        let mut sent: BTreeMap<(&str, String), (usize, Instant)> = BTreeMap::new();
+        for arrival in self.arrivals.iter().filter(|arrival| is_not_idempotent(&arrival.name)) {
+            let Some(identity) = identities(arrival).into_iter().next() else { continue };
+            let entry = sent.entry((arrival.name.as_str(), identity)).or_insert((0, arrival.sent_at));
+            entry.0 += 1;
+            entry.1 = arrival.sent_at;
+        }
+        let by_identity = self.requests_by_identity();
+        for ((name, identity), (count, last)) in sent {
+            let requests = by_identity.get(identity.as_str()).map_or(0, Vec::len);
+            if count > requests {
+                violations.push(Violation::new(
+                    "non-idempotent-commands-once",
+                    self.since_start(last),
+                    format!("{count} {name} commands for {identity}, from {requests} requests"),
+                ));
+            }
+        }
+    }
+
+    /// Once the breaker's threshold is reached in an outage, calls fail at once and send
+    /// nothing; while the breaker says it is open, so do they.
+    fn breaker_fails_fast(&self, violations: &mut Vec<Violation>) {
+        let slow = |request: &Request| request.answer().is_some() && request.took() > AT_ONCE;
+        for request in self.requests.iter().filter(|request| !request.breaker_closed_at_start && slow(request)) {
+            violations.push(Violation::new(
+                "breaker-open-fails-fast",
+                self.since_start(request.started),
+                format!(
+                    "a {} request started while the breaker was open and took {}ms",
+                    request.kind.name(),
+                    request.took().as_millis()
+                ),
+            ));
+        }
+        let redis = &self.settings.redis;
+        let threshold = usize::try_from(redis.breaker.failure_threshold).unwrap_or(usize::MAX);
+        for (from, until) in self.spans(|scheduled| scheduled.fault.is_outage(), Duration::ZERO) {
+            // An answer that waited an operation timeout in an outage was a failure the breaker
+            // counted.
+            let mut failed: Vec<Instant> = self
+                .requests
+                .iter()
+                .filter(|request| request.started >= from && request.ended < until)
+                .filter(|request| request.answer().is_some_and(|answer| answer.status >= 500))
+                .filter(|request| request.took() >= redis.operation_timeout)
+                .map(|request| request.ended)
+                .collect();
+            failed.sort();
+            let Some(tripped) = failed.get(threshold.saturating_sub(1)).copied() else { continue };
+            for request in self.requests.iter().filter(|request| request.started > tripped && request.started < until) {
+                if slow(request) {
+                    violations.push(Violation::new(
+                        "breaker-open-fails-fast",
+                        self.since_start(request.started),
+                        format!(
+                            "{threshold} requests had failed for lack of Redis {}ms into an outage, yet a {} request still took {}ms",
+                            (tripped - from).as_millis(),
+                            request.kind.name(),
+                            request.took().as_millis()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Once the faults heal, requests succeed again within a probe interval, after any probe
+    /// in flight and any connection that died in the fault have each spent an operation
+    /// timeout.
+    fn recovery_after_heal(&self, violations: &mut Vec<Violation>) {
+        let redis = &self.settings.redis;
+        let bound = redis.breaker.probe_interval + redis.operation_timeout * 2;
+        // A burst's requests may find the pool exhausted for as long as they last.
+        let burst = self.settings.http.request_timeout;
+        let disturbed = self.spans(|_| true, burst);
+        let mut healed = vec![self.started];
+        healed.extend(disturbed.iter().map(|(_, until)| *until));
+        for (index, heal) in healed.iter().copied().enumerate() {
+            let next = disturbed.get(index).map_or(Instant::now() + Duration::from_secs(3600), |(from, _)| *from);
+            let from = heal + if index == 0 { Duration::ZERO } else { bound };
+            for request in self.requests.iter().filter(|request| request.started >= from && request.ended < next) {
+                let Some(answer) = request.answer() else { continue };
+                if !succeeded(request.kind, answer.status) {
+                    violations.push(Violation::new(
+                        "recovery-after-heal",
+                        self.since_start(request.started),
+                        format!(
+                            "{}ms after the faults healed, a {} request was answered {} {}",
+                            (request.started - heal).as_millis(),
+                            request.kind.name(),
+                            answer.status,
+                            answer.code.as_deref().unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// `/health` never says `connected` while Redis refuses writes.
+    fn health_never_connected_while_refusing(&self, violations: &mut Vec<Violation>) {
+        for request in self.requests.iter().filter(|request| request.kind == Kind::Health) {
+            let connected = request.answer().is_some_and(|answer| answer.redis_status.as_deref() == Some("connected"));
+            let refusing = self.refusing.iter().any(|(from, until)| {
+                *from <= request.started && until.is_none_or(|until| request.ended <= until)
+            });
+            if connected && refusing {
+                violations.push(Violation::new(
+                    "health-truthful",
+                    self.since_start(request.started),
+                    "/health said connected while Redis refused every write".to_owned(),
+                ));
+            }
+        }
+    }
+
+    /// The history's verdict: one account per email, acknowledged accounts found once healed,
+    /// the rate limit kept. Anomalies that a fault explains (a restart without its data, a
+    /// failover without `REDIS_WAIT_REPLICAS`) are counted and accepted, not failed.
+    fn history(&self, violations: &mut Vec<Violation>) -> (Analysis, Vec<String>) {
+        let wait = self.scenario.wait_replicas;
+        let losses: Vec<&Scheduled> =
+            self.scenario.faults.iter().filter(|scheduled| scheduled.fault.loses_data(wait)).collect();
+        let analysis = history::check(self.history, Options { lost_allowed: u64::MAX });
+        let times = |indices: &[u64]| -> (u64, u64) {
+            let times = indices.iter().filter_map(|index| self.history.get(usize::try_from(*index).ok()?)).map(|op| op.time);
+            (times.clone().min().unwrap_or_default(), times.max().unwrap_or_default())
+        };
+        let mut accepted = Vec::new();
+        for anomaly in analysis.anomalies.iter().chain(&analysis.accepted) {
+            let (first, last) = times(&anomaly.ops);
+            let explained_by = losses.iter().find(|scheduled| {
+                let (from, until) = (nanos(scheduled.at), nanos(scheduled.ends()));
+                anomaly.kind != AnomalyKind::PhantomConflict && first < until && last >= from
+            });
+            match explained_by {
+                Some(scheduled) => {
+                    accepted.push(format!("{} (explained by the {} at {}ms)", anomaly.message, scheduled.fault, scheduled.at.as_millis()));
+                }
+                None => violations.push(Violation::new(
+                    "history-valid",
+                    Duration::from_nanos(anomaly.time),
+                    format!("{}: {}", anomaly.kind.name(), anomaly.message),
+                )),
+            }
+        }
+        (analysis, accepted)
+    }
+
+    /// The requests by each of their identities.
+    fn requests_by_identity(&self) -> std::collections::HashMap<&str, Vec<&Request>> {
+        let mut by_identity: std::collections::HashMap<&str, Vec<&Request>> = std::collections::HashMap::new();
+        for request in self.requests {
+            for identity in &request.identities {
+                by_identity.entry(identity.as_str()).or_default().push(request);
+            }
+        }
+        by_identity
+    }
+
+    /// The spans during which a fault that `counts` is in force, merged where they overlap;
+    /// bursts count for `burst` after they start.
+    fn spans(&self, counts: impl Fn(&Scheduled) -> bool, burst: Duration) -> Vec<(Instant, Instant)> {
+        let mut spans: Vec<(Instant, Instant)> = self
+            .scenario
+            .faults
+            .iter()
+            .filter(|scheduled| counts(scheduled))
+            .map(|scheduled| {
+                let lasts = if matches!(scheduled.fault, Fault::Burst(_)) { burst } else { scheduled.lasts };
+                (self.started + scheduled.at, self.started + scheduled.at + lasts)
+            })
+            .collect();
+        spans.sort();
+        let mut merged: Vec<(Instant, Instant)> = Vec::new();
+        for (from, until) in spans {
+            match merged.last_mut() {
+                Some(last) if from <= last.1 => last.1 = last.1.max(until),
+                _ => merged.push((from, until)),
+            }
+        }
+        merged
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Whether an answer to a request of `kind` is the service working.
+fn succeeded(kind: Kind, status: u16) -> bool {
+    match kind {
+        Kind::Register => matches!(status, 201 | 409 | 429),
+        Kind::Attempt => matches!(status, 422 | 429),
+        Kind::Read => matches!(status, 200 | 404),
+        Kind::Health => status == 200,
+    }
+}
+
+/// Whose command this is: the last part of its key (a client's address, an email, an account
+/// id) and, for an index's `SET`, the email it points at. Commands without a key, and the
+/// readiness check's, which probes also send, have none.
+fn identities(arrival: &Arrival) -> Vec<String> {
+    let key = match arrival.name.as_str() {
+        "EVAL" | "EVALSHA" => {
+            let keys = arrival.args.get(1).and_then(|raw| std::str::from_utf8(raw).ok()?.parse::<usize>().ok());
+            match keys {
+                Some(1..) => arrival.args.get(2),
+                _ => None,
+            }
+        }
+        "GET" | "SET" | "EXISTS" | "HGETALL" | "HGET" | "HSET" | "DEL" | "INCR" | "INCRBY" | "HINCRBY" | "PEXPIRE"
+        | "EXPIRE" | "PTTL" | "HLEN" => arrival.args.first(),
+        _ => None,
+    };
+    let Some(key) = key else { return Vec::new() };
+    let key = String::from_utf8_lossy(key);
+    let Some(last) = key.rsplit(':').next().filter(|last| *last != "health") else { return Vec::new() };
+    let mut identities = vec![last.to_owned()];
+    if arrival.name == "SET"
+        && let Some(value) = arrival.args.get(1)
+    {
+        identities.push(String::from_utf8_lossy(value).into_owned());
+    }
+    identities
+}

@@ -1,0 +1,134 @@
+//! One seed's run: its scenario played against the backend on a fresh runtime whose clock is
+//! paused (time moves only when every task waits), on this thread, and what the invariants
+//! found.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::backend::{self, Backend};
+use crate::faults::Faults;
+use crate::invariants::{Facts, Violation};
+use crate::net::Net;
+use crate::observed::{Observed, Request};
+use crate::redis::{Redis, Shape};
+use crate::scenario::{Fault, Scenario, Topology};
+use crate::trace::Trace;
+use crate::workload::Workload;
+
+/// What one seed's run found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub scenario: Scenario,
+    pub violations: Vec<Violation>,
+    /// Anomalies in the history that a fault explains: losses after a failover without
+    /// `REDIS_WAIT_REPLICAS`, or after a restart without the data.
+    pub accepted: Vec<String>,
+    /// The trace, when the run was traced.
+    pub trace: String,
+    pub requests: usize,
+    /// Commands that reached Redis.
+    pub commands: usize,
+    /// Simulated time the run took.
+    pub simulated: Duration,
+    /// What the history's checker counted.
+    pub history: history::Counts,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The commands that run this seed again.
+    pub fn replay(&self) -> String {
+        let Scenario { seed, topology, forced, .. } = self.scenario;
+        let run = format!("cargo run -p sim --release -- --seed {seed} --topology {}", topology.name());
+        if forced { run } else { format!("{run}    or    SIM_SEED={seed} cargo test -p sim") }
+    }
+
+    /// What a failing seed shows: the scenario, each violation, the replay command and, when
+    /// traced, the trace.
+    pub fn report(&self) -> String {
+        let mut report = format!("{}\n", self.scenario);
+        for violation in &self.violations {
+            let _ = writeln!(report, "  violated: {violation}");
+        }
+        for accepted in &self.accepted {
+            let _ = writeln!(report, "  accepted: {accepted}");
+        }
+        let _ = writeln!(report, "replay: {}", self.replay());
+        if !self.trace.is_empty() {
+            let _ = write!(report, "trace:\n{}", self.trace);
+        }
+        report
+    }
+}
+
+/// Salts that give the network's and Redis's draws seeds of their own.
+const NET_SALT: u64 = 0x6e65_7477_6f72_6b00;
+const REDIS_SALT: u64 = 0x7265_6469_7300_0000;
+
+/// Runs `scenario`, traced or not.
+pub fn run(scenario: &Scenario, traced: bool) -> Outcome {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime builds");
+    runtime.block_on(simulate(scenario, traced))
+}
+
+async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
+    let seed = scenario.seed;
+    let trace = Trace::new(traced);
+    let net = Net::new(trace.clone(), seed ^ NET_SALT);
+    let shape = match scenario.topology {
+        Topology::Standalone => Shape::Standalone,
+        Topology::Pair => Shape::Pair { lag: scenario.replication_lag },
+    };
+    let redis = Redis::start(&net, &trace, shape, seed ^ REDIS_SALT);
+    let settings = backend::settings(scenario);
+    let Backend { router, metrics } = Backend::build(settings.clone(), &net, seed);
+    let observed = Observed::new(metrics);
+    observed.watch(&net);
+    let _breaker_log = tracing::subscriber::set_default(observed.breaker_log());
+    let started = observed.started();
+    Faults::new(&net, &redis).play(started, &scenario.faults);
+    let bursts: Vec<(Instant, u32)> = scenario
+        .faults
+        .iter()
+        .filter_map(|scheduled| match scheduled.fault {
+            Fault::Burst(requests) => Some((started + scheduled.at, requests)),
+            _ => None,
+        })
+        .collect();
+    let workload = Workload::new(router, settings.http.request_timeout, &observed, &trace, seed);
+    workload.run(started + scenario.duration(), &bursts).await;
+    let history = workload.finish(&redis);
+    let requests: Vec<Request> = observed.requests();
+    let arrivals = redis.arrivals();
+    let judgement = Facts {
+        scenario,
+        settings: &settings,
+        started,
+        requests: &requests,
+        arrivals: &arrivals,
+        refusing: &redis.refusing(),
+        most_connections: &net.most_client_streams(),
+        history: &history,
+        seen: observed.violations(),
+    }
+    .judge();
+    Outcome {
+        scenario: scenario.clone(),
+        violations: judgement.violations,
+        accepted: judgement.accepted,
+        trace: trace.text(),
+        requests: requests.len(),
+        commands: arrivals.len(),
+        simulated: Instant::now() - started,
+        history: judgement.analysis.counts,
+    }
+}
