@@ -1,1 +1,57 @@
-fn main() {}
+//! How fast the simulation runs: seeds per second on one core and on every core, and simulated
+//! seconds per real second, for the scenarios that seeds draw (each at least 10 simulated
+//! seconds of workload), in a release build.
+//!
+//! `cargo bench -p sim --bench seeds` prints both against the goal of issue 18: at least 100
+//! seeds per second per core for a scenario of 10 simulated seconds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sim::Scenario;
+
+const SEEDS: u64 = 600;
+/// Seeds per second per core, for scenarios of this many simulated seconds.
+const GOAL: f64 = 100.0;
+const GOAL_SCENARIO: Duration = Duration::from_secs(10);
+
+/// Runs `SEEDS` seeds on `threads` threads; gives the real time and the simulated time.
+fn sweep(threads: u64) -> (Duration, Duration) {
+    let next = AtomicU64::new(0);
+    let simulated = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= SEEDS {
+                        return;
+                    }
+                    let outcome = sim::run(&Scenario::draw(seed, None), false);
+                    assert!(outcome.passed(), "{}", outcome.report());
+                    simulated.fetch_add(u64::try_from(outcome.simulated.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (started.elapsed(), Duration::from_micros(simulated.load(Ordering::Relaxed)))
+}
+
+fn main() {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get() as u64);
+    for threads in [1, cores] {
+        let (real, simulated) = sweep(threads);
+        let seeds_per_second = SEEDS as f64 / real.as_secs_f64();
+        let simulated_per_second = simulated.as_secs_f64() / real.as_secs_f64();
+        // Scenarios run past 10 s when their faults heal late: scaled to 10 s each.
+        let per_core_at_goal = simulated_per_second / GOAL_SCENARIO.as_secs_f64() / threads as f64;
+        println!(
+            "{threads} thread(s): {SEEDS} seeds in {:.2}s: {seeds_per_second:.0} seeds/s, {simulated_per_second:.0} simulated s per real s \
+             (mean scenario {:.1} s); {per_core_at_goal:.0} seeds of 10 simulated s per second per core (goal {GOAL:.0}: {})",
+            real.as_secs_f64(),
+            simulated.as_secs_f64() / SEEDS as f64,
+            if per_core_at_goal >= GOAL { "met" } else { "missed" },
+        );
+    }
+}

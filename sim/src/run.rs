@@ -30,6 +30,8 @@ pub struct Outcome {
     pub requests: usize,
     /// Commands that reached Redis.
     pub commands: usize,
+    /// Each command that reached Redis, in order, as its words: a log to replay.
+    pub command_log: Vec<Vec<bytes::Bytes>>,
     /// Simulated time the run took.
     pub simulated: Duration,
     /// What the history's checker counted.
@@ -128,6 +130,12 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
         trace: trace.text(),
         requests: requests.len(),
         commands: arrivals.len(),
+        command_log: arrivals
+            .iter()
+            .map(|arrival| {
+                std::iter::once(bytes::Bytes::from(arrival.name.clone())).chain(arrival.args.iter().cloned()).collect()
+            })
+            .collect(),
         simulated: Instant::now() - started,
         history: judgement.analysis.counts,
     }
