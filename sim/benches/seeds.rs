@@ -5,19 +5,19 @@
 //! `cargo bench -p sim --bench seeds` prints both against the goal of issue 18: at least 100
 //! seeds per second per core for a scenario of 10 simulated seconds.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sim::Scenario;
 
-const SEEDS: u64 = 600;
+const SEEDS: u32 = 600;
 /// Seeds per second per core, for scenarios of this many simulated seconds.
 const GOAL: f64 = 100.0;
 const GOAL_SCENARIO: Duration = Duration::from_secs(10);
 
 /// Runs `SEEDS` seeds on `threads` threads; gives the real time and the simulated time.
-fn sweep(threads: u64) -> (Duration, Duration) {
-    let next = AtomicU64::new(0);
+fn sweep(threads: u32) -> (Duration, Duration) {
+    let next = AtomicU32::new(0);
     let simulated = AtomicU64::new(0);
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -28,9 +28,10 @@ fn sweep(threads: u64) -> (Duration, Duration) {
                     if seed >= SEEDS {
                         return;
                     }
-                    let outcome = sim::run(&Scenario::draw(seed, None), false);
+                    let outcome = sim::run(&Scenario::draw(u64::from(seed), None), false);
                     assert!(outcome.passed(), "{}", outcome.report());
-                    simulated.fetch_add(u64::try_from(outcome.simulated.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+                    simulated
+                        .fetch_add(u64::try_from(outcome.simulated.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
                 }
             });
         }
@@ -39,18 +40,18 @@ fn sweep(threads: u64) -> (Duration, Duration) {
 }
 
 fn main() {
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get() as u64);
+    let cores = std::thread::available_parallelism().map_or(1, |cores| u32::try_from(cores.get()).unwrap_or(u32::MAX));
     for threads in [1, cores] {
         let (real, simulated) = sweep(threads);
-        let seeds_per_second = SEEDS as f64 / real.as_secs_f64();
+        let seeds_per_second = f64::from(SEEDS) / real.as_secs_f64();
         let simulated_per_second = simulated.as_secs_f64() / real.as_secs_f64();
         // Scenarios run past 10 s when their faults heal late: scaled to 10 s each.
-        let per_core_at_goal = simulated_per_second / GOAL_SCENARIO.as_secs_f64() / threads as f64;
+        let per_core_at_goal = simulated_per_second / GOAL_SCENARIO.as_secs_f64() / f64::from(threads);
         println!(
             "{threads} thread(s): {SEEDS} seeds in {:.2}s: {seeds_per_second:.0} seeds/s, {simulated_per_second:.0} simulated s per real s \
              (mean scenario {:.1} s); {per_core_at_goal:.0} seeds of 10 simulated s per second per core (goal {GOAL:.0}: {})",
             real.as_secs_f64(),
-            simulated.as_secs_f64() / SEEDS as f64,
+            simulated.as_secs_f64() / f64::from(SEEDS),
             if per_core_at_goal >= GOAL { "met" } else { "missed" },
         );
     }

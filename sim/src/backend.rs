@@ -33,13 +33,13 @@ pub(crate) fn settings(scenario: &Scenario) -> Settings {
         // Small, so that a burst exhausts it.
         ("REDIS_POOL_MAX_SIZE", "4".to_owned()),
         ("REDIS_POOL_WAIT_TIMEOUT", "300ms".to_owned()),
-        ("REDIS_BREAKER_FAILURE_THRESHOLD", "3".to_owned()),
+        ("REDIS_BREAKER_FAILURE_THRESHOLD", "5".to_owned()),
         ("REDIS_BREAKER_PROBE_INTERVAL", "250ms".to_owned()),
         // Short, so that idle checks and connection ages happen within a run.
         ("REDIS_HEALTH_CHECK_INTERVAL", "2s".to_owned()),
         ("REDIS_CONNECTION_MAX_LIFETIME", "4s".to_owned()),
         ("REDIS_WAIT_REPLICAS", scenario.wait_replicas.to_string()),
-        ("HTTP_REQUEST_TIMEOUT", "3s".to_owned()),
+        ("HTTP_REQUEST_TIMEOUT", "1500ms".to_owned()),
         ("RATE_LIMIT_MAX_ATTEMPTS", "5".to_owned()),
         ("RATE_LIMIT_WINDOW", "10s".to_owned()),
         // The workload names each client in X-Forwarded-For.

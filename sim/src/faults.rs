@@ -85,14 +85,15 @@ impl Faults {
             LinkMode::Up
         };
         let most = |value: fn(Fault) -> Option<f64>| faults.iter().copied().filter_map(value).reduce(f64::max);
-        let latency = most(|fault| if let Fault::Latency(latency) = fault { Some(latency.as_secs_f64()) } else { None });
+        let latency =
+            most(|fault| if let Fault::Latency(latency) = fault { Some(latency.as_secs_f64()) } else { None });
         let loss = most(|fault| if let Fault::Loss(loss) = fault { Some(loss) } else { None });
         let slow = most(|fault| if let Fault::Slow(delay) = fault { Some(delay.as_secs_f64()) } else { None });
-        let lose = most(|fault| if let Fault::LoseReplies(chance) = fault { Some(chance) } else { None });
+        let lost_replies = most(|fault| if let Fault::LoseReplies(chance) = fault { Some(chance) } else { None });
         self.net.set_mode(HOST, mode);
         self.net.set_latency(HOST, latency.map_or(Duration::ZERO, Duration::from_secs_f64));
         self.net.set_loss(HOST, loss.unwrap_or(0.0));
         self.redis.set_slow(slow.map(Duration::from_secs_f64));
-        self.redis.set_lose_replies(lose);
+        self.redis.set_lose_replies(lost_replies);
     }
 }

@@ -53,6 +53,10 @@ pub(crate) struct Facts<'a> {
     /// The most connections the backend had open to each host at once.
     pub most_connections: &'a BTreeMap<String, usize>,
     pub history: &'a [Op],
+    /// The pool's connections in use once every request has ended, as `/metrics` shows them.
+    pub in_use_at_rest: Option<f64>,
+    /// When the request timeout cut a request short, as the backend logs it.
+    pub cuts: &'a [Instant],
     /// The breaker's own violations, seen as they happened.
     pub seen: Vec<Violation>,
 }
@@ -74,6 +78,7 @@ impl Facts<'_> {
         self.answered_in_time(&mut violations);
         self.redis_calls_within_deadlines(&mut violations);
         self.connections_within_the_pool(&mut violations);
+        self.connections_returned(&mut violations);
         self.non_idempotent_commands_once(&mut violations);
         self.breaker_fails_fast(&mut violations);
         self.recovery_after_heal(&mut violations);
@@ -109,26 +114,22 @@ impl Facts<'_> {
     /// timeout never has to cut a request short, and no command of a request is sent once it
     /// has ended.
     fn redis_calls_within_deadlines(&self, violations: &mut Vec<Violation>) {
-        for request in self.requests {
-            if request.answer().is_some_and(|answer| answer.code.as_deref() == Some("request_timeout")) {
-                violations.push(Violation::new(
-                    "redis-calls-within-the-deadline",
-                    self.since_start(request.ended),
-                    format!(
-                        "a {} request was cut by the request timeout after {}ms: a Redis call outlived its deadline",
-                        request.kind.name(),
-                        request.took().as_millis()
-                    ),
-                ));
-            }
+        for cut in self.cuts {
+            violations.push(Violation::new(
+                "redis-calls-within-the-deadline",
+                self.since_start(*cut),
+                "the request timeout cut a request short: a Redis call outlived its deadline".to_owned(),
+            ));
         }
         let by_identity = self.requests_by_identity();
         for arrival in self.arrivals {
             let identities = identities(arrival);
             let Some(shown) = identities.first() else { continue };
-            let owned = identities.iter().filter_map(|identity| by_identity.get(identity.as_str())).flatten().any(
-                |request| request.started <= arrival.sent_at && arrival.sent_at <= request.ended,
-            );
+            let owned = identities
+                .iter()
+                .filter_map(|identity| by_identity.get(identity.as_str()))
+                .flatten()
+                .any(|request| request.started <= arrival.sent_at && arrival.sent_at <= request.ended);
             if !owned {
                 violations.push(Violation::new(
                     "redis-calls-within-the-deadline",
@@ -151,6 +152,25 @@ impl Facts<'_> {
                     format!("{connections} connections to {host} at once; the pool holds {most} with the probe's"),
                 ));
             }
+        }
+    }
+
+    /// Every connection a request took is back in the pool once no request runs, cancelled
+    /// requests' included: a slot that never comes back shrinks the pool for good.
+    fn connections_returned(&self, violations: &mut Vec<Violation>) {
+        let at = self.scenario.duration();
+        match self.in_use_at_rest {
+            Some(in_use) if in_use <= 0.0 => {}
+            Some(in_use) => violations.push(Violation::new(
+                "connections-returned-to-the-pool",
+                at,
+                format!("{in_use} connections were still checked out of the pool once every request had ended"),
+            )),
+            None => violations.push(Violation::new(
+                "connections-returned-to-the-pool",
+                at,
+                "/metrics did not show the pool's connections in use".to_owned(),
+            )),
         }
     }
 
@@ -236,7 +256,7 @@ impl Facts<'_> {
         let mut healed = vec![self.started];
         healed.extend(disturbed.iter().map(|(_, until)| *until));
         for (index, heal) in healed.iter().copied().enumerate() {
-            let next = disturbed.get(index).map_or(Instant::now() + Duration::from_secs(3600), |(from, _)| *from);
+            let next = disturbed.get(index).map_or(Instant::now() + Duration::from_hours(1), |(from, _)| *from);
             let from = heal + if index == 0 { Duration::ZERO } else { bound };
             for request in self.requests.iter().filter(|request| request.started >= from && request.ended < next) {
                 let Some(answer) = request.answer() else { continue };
@@ -261,9 +281,10 @@ impl Facts<'_> {
     fn health_never_connected_while_refusing(&self, violations: &mut Vec<Violation>) {
         for request in self.requests.iter().filter(|request| request.kind == Kind::Health) {
             let connected = request.answer().is_some_and(|answer| answer.redis_status.as_deref() == Some("connected"));
-            let refusing = self.refusing.iter().any(|(from, until)| {
-                *from <= request.started && until.is_none_or(|until| request.ended <= until)
-            });
+            let refusing = self
+                .refusing
+                .iter()
+                .any(|(from, until)| *from <= request.started && until.is_none_or(|until| request.ended <= until));
             if connected && refusing {
                 violations.push(Violation::new(
                     "health-truthful",
@@ -283,7 +304,8 @@ impl Facts<'_> {
             self.scenario.faults.iter().filter(|scheduled| scheduled.fault.loses_data(wait)).collect();
         let analysis = history::check(self.history, Options { lost_allowed: u64::MAX });
         let times = |indices: &[u64]| -> (u64, u64) {
-            let times = indices.iter().filter_map(|index| self.history.get(usize::try_from(*index).ok()?)).map(|op| op.time);
+            let times =
+                indices.iter().filter_map(|index| self.history.get(usize::try_from(*index).ok()?)).map(|op| op.time);
             (times.clone().min().unwrap_or_default(), times.max().unwrap_or_default())
         };
         let mut accepted = Vec::new();
@@ -295,7 +317,12 @@ impl Facts<'_> {
             });
             match explained_by {
                 Some(scheduled) => {
-                    accepted.push(format!("{} (explained by the {} at {}ms)", anomaly.message, scheduled.fault, scheduled.at.as_millis()));
+                    accepted.push(format!(
+                        "{} (explained by the {} at {}ms)",
+                        anomaly.message,
+                        scheduled.fault,
+                        scheduled.at.as_millis()
+                    ));
                 }
                 None => violations.push(Violation::new(
                     "history-valid",

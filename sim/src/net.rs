@@ -247,7 +247,8 @@ impl Net {
         let (to_client, client_inbox) = mpsc::unbounded_channel();
         let upstream = Direction::start(to_server, self.link(host), self.clone());
         let downstream = Direction::start(to_client, self.link(host), self.clone());
-        let backend_end = Backend { net: self.clone(), host: host.to_owned(), connection, connected_at: Instant::now() };
+        let backend_end =
+            Backend { net: self.clone(), host: host.to_owned(), connection, connected_at: Instant::now() };
         let client = SimStream::new(client_inbox, upstream, Some(backend_end));
         let server = SimStream::new(server_inbox, downstream.clone(), None);
         {
@@ -395,7 +396,11 @@ impl AsyncWrite for SimStream {
         if let Some(backend) = &self.backend {
             let observer = backend.net.lock().write_observer.clone();
             if let Some(observer) = observer {
-                observer(Write { host: &backend.host, connection: backend.connection, connected_at: backend.connected_at });
+                observer(Write {
+                    host: &backend.host,
+                    connection: backend.connection,
+                    connected_at: backend.connected_at,
+                });
             }
         }
         self.outbound.send(Packet::Data(Bytes::copy_from_slice(data), Instant::now()));

@@ -86,6 +86,8 @@ pub(crate) struct Observed {
     requests: Mutex<Vec<Request>>,
     /// When the breaker last opened, while it is open, as the backend logs it.
     opened_at: Mutex<Option<Instant>>,
+    /// When the request timeout cut a request, as the backend logs it.
+    cuts: Mutex<Vec<Instant>>,
     violations: Mutex<Vec<Violation>>,
 }
 
@@ -96,6 +98,7 @@ impl Observed {
             metrics,
             requests: Mutex::default(),
             opened_at: Mutex::default(),
+            cuts: Mutex::default(),
             violations: Mutex::default(),
         })
     }
@@ -118,6 +121,11 @@ impl Observed {
 
     pub(crate) fn violations(&self) -> Vec<Violation> {
         self.violations.lock().expect("violations lock").clone()
+    }
+
+    /// When the request timeout cut a request.
+    pub(crate) fn cuts(&self) -> Vec<Instant> {
+        self.cuts.lock().expect("cuts lock").clone()
     }
 
     /// The breaker opened (`true`) or closed, now.
@@ -151,22 +159,24 @@ impl Observed {
         });
     }
 
-    /// A tracing subscriber that tells this run when the backend's breaker opens and closes,
-    /// to the instant: the backend logs both.
-    pub(crate) fn breaker_log(self: &Arc<Self>) -> impl tracing::Subscriber + Send + Sync {
+    /// A tracing subscriber that tells this run, to the instant, what the backend logs of its
+    /// breaker opening and closing, and of a request cut by the request timeout.
+    pub(crate) fn backend_log(self: &Arc<Self>) -> impl tracing::Subscriber + Send + Sync {
         use tracing_subscriber::layer::SubscriberExt as _;
-        let layer = BreakerLog(Arc::downgrade(self))
-            .with_filter(tracing_subscriber::filter::filter_fn(|metadata| metadata.target() == BREAKER_TARGET));
+        let layer = BackendLog(Arc::downgrade(self)).with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+            [BREAKER_TARGET, DEADLINE_TARGET].contains(&metadata.target())
+        }));
         tracing_subscriber::registry().with(layer)
     }
 }
 
-/// Where the backend logs its breaker's changes.
+/// Where the backend logs its breaker's changes, and its requests' deadlines.
 const BREAKER_TARGET: &str = "gift_genie_backend::redis_pool::breaker";
+const DEADLINE_TARGET: &str = "gift_genie_backend::routes::middleware";
 
-struct BreakerLog(std::sync::Weak<Observed>);
+struct BackendLog(std::sync::Weak<Observed>);
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for BreakerLog {
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for BackendLog {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         let Some(observed) = self.0.upgrade() else { return };
         let mut message = Message::default();
@@ -175,6 +185,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for BreakerLog {
             observed.breaker_changed(true);
         } else if message.0.contains("closing the circuit breaker") {
             observed.breaker_changed(false);
+        } else if message.0.contains("outlived its deadline") {
+            observed.cuts.lock().expect("cuts lock").push(Instant::now());
         }
     }
 }

@@ -68,6 +68,9 @@ impl Outcome {
     }
 }
 
+/// The pool's connections handed out, as `/metrics` shows them.
+const POOL_IN_USE: &str = "gift_genie_redis_pool_in_use";
+
 /// Salts that give the network's and Redis's draws seeds of their own.
 const NET_SALT: u64 = 0x6e65_7477_6f72_6b00;
 const REDIS_SALT: u64 = 0x7265_6469_7300_0000;
@@ -95,7 +98,7 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
     let Backend { router, metrics } = Backend::build(settings.clone(), &net, seed);
     let observed = Observed::new(metrics);
     observed.watch(&net);
-    let _breaker_log = tracing::subscriber::set_default(observed.breaker_log());
+    let _backend_log = tracing::subscriber::set_default(observed.backend_log());
     let started = observed.started();
     Faults::new(&net, &redis).play(started, &scenario.faults);
     let bursts: Vec<(Instant, u32)> = scenario
@@ -108,6 +111,7 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
         .collect();
     let workload = Workload::new(router, settings.http.request_timeout, &observed, &trace, seed);
     workload.run(started + scenario.duration(), &bursts).await;
+    let in_use_at_rest = workload.metric(POOL_IN_USE).await;
     let history = workload.finish(&redis);
     let requests: Vec<Request> = observed.requests();
     let arrivals = redis.arrivals();
@@ -120,6 +124,8 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
         refusing: &redis.refusing(),
         most_connections: &net.most_client_streams(),
         history: &history,
+        in_use_at_rest,
+        cuts: &observed.cuts(),
         seen: observed.violations(),
     }
     .judge();

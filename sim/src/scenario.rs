@@ -180,12 +180,7 @@ impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "seed {} on {}", self.seed, self.topology.name())?;
         if self.topology == Topology::Pair {
-            write!(
-                f,
-                " (lag {}ms, REDIS_WAIT_REPLICAS={})",
-                self.replication_lag.as_millis(),
-                self.wait_replicas
-            )?;
+            write!(f, " (lag {}ms, REDIS_WAIT_REPLICAS={})", self.replication_lag.as_millis(), self.wait_replicas)?;
         }
         for scheduled in &self.faults {
             write!(

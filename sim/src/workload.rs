@@ -50,7 +50,13 @@ pub(crate) struct Workload {
 }
 
 impl Workload {
-    pub(crate) fn new(router: Router, request_timeout: Duration, observed: &Arc<Observed>, trace: &Trace, seed: u64) -> Arc<Self> {
+    pub(crate) fn new(
+        router: Router,
+        request_timeout: Duration,
+        observed: &Arc<Observed>,
+        trace: &Trace,
+        seed: u64,
+    ) -> Arc<Self> {
         Arc::new(Self {
             router,
             request_timeout,
@@ -104,10 +110,15 @@ impl Workload {
 
     /// One request of a client's choosing.
     async fn one(&self, process: u64, rng: &mut StdRng) {
-        // A fifth of requests come from clients that stop waiting before the backend would answer.
-        let give_up = rng.random_bool(0.2).then(|| Duration::from_millis(rng.random_range(100..=3_000)));
+        // A third of requests come from clients that stop waiting before the backend would
+        // answer when Redis is slow: they cancel the request's work wherever it is.
+        let give_up = rng.random_bool(0.3).then(|| self.request_timeout.mul_f64(rng.random_range(0.05..1.0)));
         let draw: f64 = rng.random();
-        if draw < 0.35 {
+        if process >= BURST_PROCESS && draw < 0.5 {
+            // Half a burst presses on one client's budget at once, which only its bursts use.
+            let client = IpAddr::V4(Ipv4Addr::new(192, 0, 2, PRESSURE_CLIENTS + 1));
+            self.attempt(process, client, give_up).await;
+        } else if draw < 0.35 {
             let email = if rng.random_bool(0.3) {
                 let period = (Instant::now() - self.observed.started()).as_millis() / CONTEST_PERIOD.as_millis();
                 format!("contested-{period}@example.com")
@@ -118,8 +129,7 @@ impl Workload {
             let client = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | rng.random_range(1..0x00ff_ffff)));
             self.register(process, &email, client, give_up).await;
         } else if draw < 0.6 {
-            let last = if process >= BURST_PROCESS { PRESSURE_CLIENTS + 1 } else { PRESSURE_CLIENTS };
-            let client = IpAddr::V4(Ipv4Addr::new(192, 0, 2, rng.random_range(1..=last)));
+            let client = IpAddr::V4(Ipv4Addr::new(192, 0, 2, rng.random_range(1..=PRESSURE_CLIENTS)));
             self.attempt(process, client, give_up).await;
         } else if draw < 0.85
             && let Some((id, email)) = self.pick_acknowledged(rng)
@@ -230,6 +240,14 @@ impl Workload {
         };
         self.observed.record(Request { kind, started, ended, ending, identities, breaker_closed_at_start });
         (answer, body, seen)
+    }
+
+    /// The value of `metric` on `/metrics`, as an operator reads it.
+    pub(crate) async fn metric(&self, metric: &str) -> Option<f64> {
+        let response = self.router.clone().oneshot(http(Method::GET, "/metrics", None, None)).await.ok()?;
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        text.lines().find_map(|line| line.strip_prefix(metric)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     /// Reads every registered email's account on Redis, as an administrator, once the faults

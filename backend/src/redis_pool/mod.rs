@@ -512,9 +512,7 @@ impl Inner {
             let key = key.clone();
             async move { health_write(&key).query_async::<()>(&mut connection).await }
         };
-        self.attempt(Operation::HEALTH, deadline, &write, None)
-        .await
-        .map(|()| Probe::Answered)
+        self.attempt(Operation::HEALTH, deadline, &write, None).await.map(|()| Probe::Answered)
     }
 }
 

@@ -26,7 +26,10 @@ pub enum Outcome {
     Reply(Reply),
     /// `WAIT`: the server blocks until this many replicas have the connection's writes, or the
     /// timeout passes.
-    Wait { replicas: u64, timeout: Duration },
+    Wait {
+        replicas: u64,
+        timeout: Duration,
+    },
 }
 
 /// The effects of writes, applied to the node as they happen, so that a script reads its own.
@@ -52,10 +55,7 @@ impl Writes<'_, '_> {
 
 /// Commands that change data, which a replica refuses.
 pub fn is_write(name: &str) -> bool {
-    matches!(
-        name,
-        "SET" | "DEL" | "HSET" | "PEXPIRE" | "EXPIRE" | "INCR" | "INCRBY" | "HINCRBY" | "EVAL" | "EVALSHA"
-    )
+    matches!(name, "SET" | "DEL" | "HSET" | "PEXPIRE" | "EXPIRE" | "INCR" | "INCRBY" | "HINCRBY" | "EVAL" | "EVALSHA")
 }
 
 /// Commands that change data by a different amount each time they run: sent twice, they count
@@ -81,7 +81,10 @@ pub fn run(node: &mut Node<'_>, command: &[Bytes]) -> (Outcome, Vec<Effect>) {
     let name = String::from_utf8_lossy(&command[0]).to_ascii_uppercase();
     let args = &command[1..];
     if node.read_only && is_write(&name) {
-        return (Outcome::Reply(Reply::Error("READONLY You can't write against a read only replica.".to_owned())), Vec::new());
+        return (
+            Outcome::Reply(Reply::Error("READONLY You can't write against a read only replica.".to_owned())),
+            Vec::new(),
+        );
     }
     if name == "WAIT" {
         return match (args.first().and_then(|raw| number(raw)), args.get(1).and_then(|raw| number(raw))) {
@@ -105,7 +108,7 @@ fn dispatch(writes: &mut Writes<'_, '_>, name: &str, args: &[Bytes]) -> Reply {
         "HELLO" => hello(),
         "CLIENT" | "AUTH" => Reply::Ok,
         "PING" => Reply::Simple("PONG".to_owned()),
-        "SELECT" if args.first().map(|db| db.as_ref()) == Some(b"0") => Reply::Ok,
+        "SELECT" if args.first().map(AsRef::as_ref) == Some(b"0") => Reply::Ok,
         "SELECT" => Reply::Error("ERR DB index is out of range".to_owned()),
         "GET" => match args {
             [key] => match writes.db().get(key) {
@@ -125,10 +128,12 @@ fn dispatch(writes: &mut Writes<'_, '_>, name: &str, args: &[Bytes]) -> Reply {
             }
             Reply::Integer(removed)
         }
-        "EXISTS" => Reply::Integer(args.iter().filter(|key| writes.db().exists(key)).count() as i64),
+        "EXISTS" => Reply::count(args.iter().filter(|key| writes.db().exists(key)).count()),
         "HGETALL" => match args {
             [key] => match writes.db().hash(key) {
-                Ok(fields) => Reply::Map(fields.into_iter().map(|(field, value)| (Reply::Bulk(field), Reply::Bulk(value))).collect()),
+                Ok(fields) => Reply::Map(
+                    fields.into_iter().map(|(field, value)| (Reply::Bulk(field), Reply::Bulk(value))).collect(),
+                ),
                 Err(WrongType) => wrong_type(),
             },
             _ => arity(name),
@@ -142,7 +147,7 @@ fn dispatch(writes: &mut Writes<'_, '_>, name: &str, args: &[Bytes]) -> Reply {
         },
         "HSET" => scripts::hset(writes, args),
         "HLEN" => match args {
-            [key] => writes.db().hash(key).map_or_else(|WrongType| wrong_type(), |fields| Reply::Integer(fields.len() as i64)),
+            [key] => writes.db().hash(key).map_or_else(|WrongType| wrong_type(), |fields| Reply::count(fields.len())),
             _ => arity(name),
         },
         "PTTL" => match args {
@@ -169,7 +174,8 @@ fn dispatch(writes: &mut Writes<'_, '_>, name: &str, args: &[Bytes]) -> Reply {
                     match current.and_then(|current| current.checked_add(1)) {
                         Some(next) => {
                             let pttl = writes.db().pttl(key);
-                            let expires_at = u64::try_from(pttl).ok().map(|ms| Instant::now() + Duration::from_millis(ms));
+                            let expires_at =
+                                u64::try_from(pttl).ok().map(|ms| Instant::now() + Duration::from_millis(ms));
                             writes.write(Effect::Set { key: key.clone(), value: next.to_string().into(), expires_at });
                             Reply::Integer(next)
                         }

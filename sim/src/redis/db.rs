@@ -40,7 +40,8 @@ pub struct Db {
 
 impl Db {
     fn live(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let expired = self.entries.get(key).is_some_and(|entry| entry.expires_at.is_some_and(|at| at <= Instant::now()));
+        let expired =
+            self.entries.get(key).is_some_and(|entry| entry.expires_at.is_some_and(|at| at <= Instant::now()));
         if expired {
             self.entries.remove(key);
         }
@@ -82,7 +83,8 @@ impl Db {
     pub fn apply(&mut self, effect: &Effect) {
         match effect {
             Effect::Set { key, value, expires_at } => {
-                self.entries.insert(key.clone(), Entry { value: Value::String(value.clone()), expires_at: *expires_at });
+                self.entries
+                    .insert(key.clone(), Entry { value: Value::String(value.clone()), expires_at: *expires_at });
             }
             Effect::HashSet { key, field, value } => {
                 let live = self.live(key).is_some();

@@ -41,7 +41,9 @@ pub const PORT: u16 = 6379;
 pub enum Shape {
     Standalone,
     /// A primary and its replica, which applies each write `lag` after the primary did.
-    Pair { lag: Duration },
+    Pair {
+        lag: Duration,
+    },
 }
 
 /// A command as it reached Redis: for the invariants.
@@ -206,8 +208,8 @@ impl Redis {
                         state.backlog.push_back((offset, Instant::now() + lag, effects));
                     }
                 }
-                let lose = wrote
-                    && state.faults.lose_replies.is_some_and(|chance| state.faults.rng.random_bool(chance));
+                let lose =
+                    wrote && state.faults.lose_replies.is_some_and(|chance| state.faults.rng.random_bool(chance));
                 if self.trace.is_on() {
                     let shown = match &outcome {
                         Outcome::Reply(reply) => reply.brief(),
@@ -217,7 +219,11 @@ impl Redis {
                         "redis #{connection} {} {}{} -> {shown}{}",
                         state.nodes[node].name,
                         name,
-                        command[1..].iter().map(|arg| format!(" {}", short(arg))).collect::<String>(),
+                        command[1..].iter().fold(String::new(), |mut words, arg| {
+                            words.push(' ');
+                            words.push_str(&short(arg));
+                            words
+                        }),
                         if lose { " (reply lost)" } else { "" }
                     ));
                 }

@@ -17,6 +17,11 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// A count, as an integer reply.
+    pub fn count(count: usize) -> Self {
+        Self::Integer(i64::try_from(count).unwrap_or(i64::MAX))
+    }
+
     /// The frame that carries it.
     pub fn frame(&self) -> BytesFrame {
         match self {
@@ -53,5 +58,9 @@ impl Reply {
 pub fn short(data: &[u8]) -> String {
     let text = String::from_utf8_lossy(data).replace(['\n', '\r'], " ");
     let text = text.trim();
-    if text.chars().count() > 40 { format!("{}…", text.chars().take(40).collect::<String>()) } else { text.to_owned() }
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text.to_owned()
+    }
 }

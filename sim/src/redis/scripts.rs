@@ -24,7 +24,8 @@ pub fn sha1(source: &[u8]) -> String {
 type Native = fn(&mut Writes<'_, '_>, &[Bytes], &[Bytes]) -> Reply;
 
 /// The native twin of each of the backend's scripts, by name.
-const NATIVE: [(&str, Native); 3] = [("rate_limit", rate_limit), ("create_user", create_user), ("undo_user", undo_user)];
+const NATIVE: [(&str, Native); 3] =
+    [("rate_limit", rate_limit), ("create_user", create_user), ("undo_user", undo_user)];
 
 /// The native twin of the script whose SHA1 is `sha`.
 fn native(sha: &str) -> Option<Native> {
@@ -46,7 +47,10 @@ pub fn run(writes: &mut Writes<'_, '_>, name: &str, args: &[Bytes]) -> Reply {
         "SCRIPT" => script(writes, args),
         "EVAL" | "EVALSHA" => {
             let [body, count, rest @ ..] = args else {
-                return Reply::Error(format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase()));
+                return Reply::Error(format!(
+                    "ERR wrong number of arguments for '{}' command",
+                    name.to_ascii_lowercase()
+                ));
             };
             let sha = if name == "EVAL" { sha1(body) } else { String::from_utf8_lossy(body).to_ascii_lowercase() };
             if name == "EVALSHA" && !writes.scripts().contains(&sha) {
@@ -79,7 +83,11 @@ fn script(writes: &mut Writes<'_, '_>, args: &[Bytes]) -> Reply {
         }
         (Some("EXISTS"), shas) => Reply::Array(
             shas.iter()
-                .map(|sha| Reply::Integer(i64::from(writes.scripts().contains(&String::from_utf8_lossy(sha).to_ascii_lowercase()))))
+                .map(|sha| {
+                    Reply::Integer(i64::from(
+                        writes.scripts().contains(&String::from_utf8_lossy(sha).to_ascii_lowercase()),
+                    ))
+                })
                 .collect(),
         ),
         (Some("FLUSH"), _) => {
@@ -92,7 +100,9 @@ fn script(writes: &mut Writes<'_, '_>, args: &[Bytes]) -> Reply {
 
 /// `HSET key field value [field value ...]`: the fields that are new.
 pub fn hset(writes: &mut Writes<'_, '_>, args: &[Bytes]) -> Reply {
-    let [key, pairs @ ..] = args else { return Reply::Error("ERR wrong number of arguments for 'hset' command".to_owned()) };
+    let [key, pairs @ ..] = args else {
+        return Reply::Error("ERR wrong number of arguments for 'hset' command".to_owned());
+    };
     if pairs.is_empty() || pairs.len() % 2 != 0 {
         return Reply::Error("ERR wrong number of arguments for 'hset' command".to_owned());
     }
@@ -114,11 +124,13 @@ fn integer(raw: Option<&Bytes>) -> i64 {
 /// `rate_limit.rs`'s script: counts attempt `ARGV[3]` once, within `ARGV[2]` per window of
 /// `ARGV[1]` ms; answers whether it counts, the count, and the time left.
 fn rate_limit(writes: &mut Writes<'_, '_>, keys: &[Bytes], argv: &[Bytes]) -> Reply {
-    let (Some(key), Some(attempt)) = (keys.first(), argv.get(2)) else { return Reply::Error("ERR script arguments".to_owned()) };
+    let (Some(key), Some(attempt)) = (keys.first(), argv.get(2)) else {
+        return Reply::Error("ERR script arguments".to_owned());
+    };
     let Ok(hash) = writes.db().hash(key) else {
         return Reply::Error("WRONGTYPE Operation against a key holding the wrong kind of value".to_owned());
     };
-    let mut used = hash.len() as i64;
+    let mut used = i64::try_from(hash.len()).unwrap_or(i64::MAX);
     let mut counted = hash.contains_key(attempt);
     if !counted && used < integer(argv.get(1)) {
         writes.write(Effect::HashSet { key: key.clone(), field: attempt.clone(), value: Bytes::from_static(b"1") });
@@ -148,14 +160,20 @@ fn create_user(writes: &mut Writes<'_, '_>, keys: &[Bytes], argv: &[Bytes]) -> R
         return Reply::Error("ERR script arguments".to_owned());
     }
     for (field, value) in ["id", "email", "name", "password_hash", "created_at"].into_iter().zip(argv) {
-        writes.write(Effect::HashSet { key: key.clone(), field: Bytes::from_static(field.as_bytes()), value: value.clone() });
+        writes.write(Effect::HashSet {
+            key: key.clone(),
+            field: Bytes::from_static(field.as_bytes()),
+            value: value.clone(),
+        });
     }
     Reply::Bulk(argv[0].clone())
 }
 
 /// `users.rs`'s undo script: deletes the account if it is still this user's.
 fn undo_user(writes: &mut Writes<'_, '_>, keys: &[Bytes], argv: &[Bytes]) -> Reply {
-    let (Some(key), Some(id)) = (keys.first(), argv.first()) else { return Reply::Error("ERR script arguments".to_owned()) };
+    let (Some(key), Some(id)) = (keys.first(), argv.first()) else {
+        return Reply::Error("ERR script arguments".to_owned());
+    };
     if writes.db().hash(key).is_ok_and(|account| account.get(b"id".as_slice()) == Some(id)) {
         writes.write(Effect::Delete { key: key.clone() });
     }

@@ -52,13 +52,14 @@ fn command_log() -> Vec<Vec<Bytes>> {
         forced: false,
     };
     let outcome = run(&scenario, false);
-    let mut log: Vec<Vec<Bytes>> = outcome
-        .command_log
-        .into_iter()
-        .filter(|command| !matches!(&command[0][..], b"HELLO" | b"CLIENT"))
-        .collect();
+    let mut log: Vec<Vec<Bytes>> =
+        outcome.command_log.into_iter().filter(|command| !matches!(&command[0][..], b"HELLO" | b"CLIENT")).collect();
     assert!(log.len() > 300, "the workload sent {} commands", log.len());
-    log.extend(corner_cases().into_iter().map(|words| words.into_iter().map(|word| Bytes::from_static(word.as_bytes())).collect()));
+    log.extend(
+        corner_cases()
+            .into_iter()
+            .map(|words| words.into_iter().map(|word| Bytes::from_static(word.as_bytes())).collect()),
+    );
     log
 }
 
