@@ -14,8 +14,8 @@ use gift_genie_backend::startup::Simulated;
 
 use crate::dialer::NetDialer;
 use crate::net::Net;
-use crate::redis::{HOST, PORT};
-use crate::scenario::Scenario;
+use crate::redis::{HOST, PORT, cluster_node};
+use crate::scenario::{CLUSTER_NODES, Scenario, Topology};
 
 /// The simulated wall clock's start: accounts' `created_at` count from here.
 const EPOCH: &str = "2026-01-01T00:00:00Z";
@@ -26,8 +26,21 @@ pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_millis(500);
 /// The backend's settings for `scenario`, read as the service reads its environment.
 pub(crate) fn settings(scenario: &Scenario) -> Settings {
     let millis = |duration: Duration| format!("{}ms", duration.as_millis());
+    let (mode, url) = match scenario.topology {
+        Topology::Cluster => {
+            let nodes: Vec<String> = (0..CLUSTER_NODES)
+                .map(|node| {
+                    let (host, port) = cluster_node(node);
+                    format!("redis://{host}:{port}")
+                })
+                .collect();
+            ("cluster", nodes.join(","))
+        }
+        Topology::Standalone | Topology::Pair => ("standalone", format!("redis://{HOST}:{PORT}")),
+    };
     let variables: BTreeMap<&str, String> = [
-        ("REDIS_URL", format!("redis://{HOST}:{PORT}")),
+        ("REDIS_MODE", mode.to_owned()),
+        ("REDIS_URL", url),
         ("REDIS_CONNECT_TIMEOUT", millis(OPERATION_TIMEOUT)),
         ("REDIS_OPERATION_TIMEOUT", millis(OPERATION_TIMEOUT)),
         // Small, so that a burst exhausts it.

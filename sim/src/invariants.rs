@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 use crate::observed::{Ending, Kind, Request};
 use crate::redis::Arrival;
-use crate::redis::commands::is_not_idempotent;
-use crate::scenario::{Fault, Scenario, Scheduled};
+use crate::redis::commands::{first_key, is_not_idempotent};
+use crate::scenario::{Fault, Scenario, Scheduled, Topology};
 
 /// An invariant that a run broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,9 +141,13 @@ impl Facts<'_> {
     }
 
     /// The backend never holds more connections to a host than its pool's maximum, and the
-    /// breaker's probe's one.
+    /// breaker's probe's one (or a shard-map question's, in a cluster). In a cluster, redis-rs
+    /// reconnecting a node from two paths at once (a slot refresh and a redirect) opens a second
+    /// connection to it and closes one a few milliseconds later: there, each pooled connection
+    /// may hold two to a node for that moment.
     fn connections_within_the_pool(&self, violations: &mut Vec<Violation>) {
-        let most = self.settings.redis.pool_max_size + 1;
+        let pool = self.settings.redis.pool_max_size;
+        let most = if self.scenario.topology == Topology::Cluster { 2 * pool + 1 } else { pool + 1 };
         for (host, connections) in self.most_connections {
             if *connections > most {
                 violations.push(Violation::new(
@@ -214,7 +218,14 @@ impl Facts<'_> {
         }
         let redis = &self.settings.redis;
         let threshold = usize::try_from(redis.breaker.failure_threshold).unwrap_or(usize::MAX);
-        for (from, until) in self.spans(|scheduled| scheduled.fault.is_outage(), Duration::ZERO) {
+        // A cluster's breakers are one per shard, and a request's keys span shards: the
+        // threshold cannot be read off the answers there.
+        let outages = if self.scenario.topology == Topology::Cluster {
+            Vec::new()
+        } else {
+            self.spans(Scheduled::is_outage, Duration::ZERO)
+        };
+        for (from, until) in outages {
             // An answer that waited an operation timeout in an outage was a failure the breaker
             // counted.
             let mut failed: Vec<Instant> = self
@@ -246,10 +257,15 @@ impl Facts<'_> {
 
     /// Once the faults heal, requests succeed again within a probe interval, after any probe
     /// in flight and any connection that died in the fault have each spent an operation
-    /// timeout.
+    /// timeout. In a cluster, a node connection that went silent while its TCP connection holds
+    /// (its replies lost) is never reset by the network, and redis-rs keeps it: it goes with its
+    /// pooled cluster connection, at `REDIS_CONNECTION_MAX_LIFETIME`.
     fn recovery_after_heal(&self, violations: &mut Vec<Violation>) {
         let redis = &self.settings.redis;
-        let bound = redis.breaker.probe_interval + redis.operation_timeout * 2;
+        let mut bound = redis.breaker.probe_interval + redis.operation_timeout * 2;
+        if self.scenario.topology == Topology::Cluster {
+            bound += redis.connection_max_lifetime;
+        }
         // A burst's requests may find the pool exhausted for as long as they last.
         let burst = self.settings.http.request_timeout;
         let disturbed = self.spans(|_| true, burst);
@@ -388,21 +404,16 @@ fn succeeded(kind: Kind, status: u16) -> bool {
 /// id) and, for an index's `SET`, the email it points at. Commands without a key, and the
 /// readiness check's, which probes also send, have none.
 fn identities(arrival: &Arrival) -> Vec<String> {
-    let key = match arrival.name.as_str() {
-        "EVAL" | "EVALSHA" => {
-            let keys = arrival.args.get(1).and_then(|raw| std::str::from_utf8(raw).ok()?.parse::<usize>().ok());
-            match keys {
-                Some(1..) => arrival.args.get(2),
-                _ => None,
-            }
-        }
-        "GET" | "SET" | "EXISTS" | "HGETALL" | "HGET" | "HSET" | "DEL" | "INCR" | "INCRBY" | "HINCRBY" | "PEXPIRE"
-        | "EXPIRE" | "PTTL" | "HLEN" => arrival.args.first(),
-        _ => None,
-    };
+    let command: Vec<bytes::Bytes> =
+        std::iter::once(bytes::Bytes::from(arrival.name.clone())).chain(arrival.args.iter().cloned()).collect();
+    let key = first_key(&command);
     let Some(key) = key else { return Vec::new() };
     let key = String::from_utf8_lossy(key);
-    let Some(last) = key.rsplit(':').next().filter(|last| *last != "health") else { return Vec::new() };
+    // The readiness check's key, one per shard in a cluster (`health:{tag}`).
+    if key.split(':').any(|part| part == "health") {
+        return Vec::new();
+    }
+    let Some(last) = key.rsplit(':').next() else { return Vec::new() };
     let mut identities = vec![last.to_owned()];
     if arrival.name == "SET"
         && let Some(value) = arrival.args.get(1)

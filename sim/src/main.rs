@@ -73,7 +73,8 @@ fn sweep(cli: &Cli) -> ExitCode {
                         return;
                     }
                     let outcome = sim::run(&Scenario::draw(seed, cli.topology), false);
-                    simulated.fetch_add(u64::try_from(outcome.simulated.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+                    simulated
+                        .fetch_add(u64::try_from(outcome.simulated.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
                     let mut tally = tally.lock().expect("tally lock");
                     *tally.by_topology.entry(outcome.scenario.topology.name()).or_default() += 1;
                     tally.requests += outcome.requests;
@@ -127,7 +128,8 @@ fn summarise(cli: &Cli, tally: &Tally, jobs: usize, elapsed: Duration, simulated
     if tally.failed.is_empty() {
         println!("every seed held every invariant");
     } else {
-        let seeds: Vec<String> = tally.failed.iter().take(20).map(|outcome| outcome.scenario.seed.to_string()).collect();
+        let seeds: Vec<String> =
+            tally.failed.iter().take(20).map(|outcome| outcome.scenario.seed.to_string()).collect();
         println!("{} seeds failed (first: {})", tally.failed.len(), seeds.join(", "));
         for (invariant, seeds) in broken {
             println!("  {invariant}: {seeds} seeds");

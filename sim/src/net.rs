@@ -261,7 +261,8 @@ impl Net {
             *most = (*most).max(open);
         }
         if self.trace.is_on() {
-            self.trace.line(format!("net: connection #{connection} to {address}"));
+            let open = self.lock().client_streams.get(host).copied().unwrap_or_default();
+            self.trace.line(format!("net: connection #{connection} to {address}; {open} open"));
         }
         if listener.send(Accepted { stream: server, connection }).is_err() {
             return Err(io::ErrorKind::ConnectionRefused.into());
@@ -425,10 +426,19 @@ impl Drop for SimStream {
         if !self.write_closed {
             self.outbound.send(Packet::Fin);
         }
-        if let Some(backend) = &self.backend
-            && let Some(open) = backend.net.lock().client_streams.get_mut(&backend.host)
-        {
-            *open -= 1;
+        if let Some(backend) = &self.backend {
+            let open = {
+                let mut state = backend.net.lock();
+                let open = state.client_streams.entry(backend.host.clone()).or_default();
+                *open -= 1;
+                *open
+            };
+            if backend.net.trace.is_on() {
+                backend
+                    .net
+                    .trace
+                    .line(format!("net: connection #{} to {} closed; {open} open", backend.connection, backend.host));
+            }
         }
     }
 }

@@ -83,6 +83,8 @@ impl Request {
 pub(crate) struct Observed {
     started: Instant,
     metrics: Arc<Metrics>,
+    /// Whether the one breaker is watched (not in a cluster, whose breakers are per shard).
+    one_breaker: bool,
     requests: Mutex<Vec<Request>>,
     /// When the breaker last opened, while it is open, as the backend logs it.
     opened_at: Mutex<Option<Instant>>,
@@ -92,10 +94,11 @@ pub(crate) struct Observed {
 }
 
 impl Observed {
-    pub(crate) fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+    pub(crate) fn new(metrics: Arc<Metrics>, one_breaker: bool) -> Arc<Self> {
         Arc::new(Self {
             started: Instant::now(),
             metrics,
+            one_breaker,
             requests: Mutex::default(),
             opened_at: Mutex::default(),
             cuts: Mutex::default(),
@@ -107,8 +110,9 @@ impl Observed {
         self.started
     }
 
+    /// Whether the breaker lets calls through (always, for a cluster's, which are not watched).
     pub(crate) fn breaker_closed(&self) -> bool {
-        breaker_closed(&self.metrics, SHARD)
+        !self.one_breaker || breaker_closed(&self.metrics, SHARD)
     }
 
     pub(crate) fn record(&self, request: Request) {
@@ -130,6 +134,9 @@ impl Observed {
 
     /// The breaker opened (`true`) or closed, now.
     fn breaker_changed(&self, opened: bool) {
+        if !self.one_breaker {
+            return;
+        }
         *self.opened_at.lock().expect("breaker lock") = opened.then(Instant::now);
     }
 

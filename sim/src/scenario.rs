@@ -17,18 +17,24 @@ pub enum Topology {
     Standalone,
     /// A primary and a replica behind one address, as Scaleway's high-availability endpoint.
     Pair,
+    /// Three primaries sharing the slots (`REDIS_MODE=cluster`).
+    Cluster,
 }
 
 impl Topology {
-    pub const ALL: [Self; 2] = [Self::Standalone, Self::Pair];
+    pub const ALL: [Self; 3] = [Self::Standalone, Self::Pair, Self::Cluster];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Standalone => "standalone",
             Self::Pair => "pair",
+            Self::Cluster => "cluster",
         }
     }
 }
+
+/// Nodes of a simulated cluster.
+pub const CLUSTER_NODES: usize = 3;
 
 /// One fault.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,6 +59,8 @@ pub enum Fault {
     Failover,
     /// This many requests at once, more than the pool holds.
     Burst(u32),
+    /// A share of one cluster node's slots moves to another node, key by key, then for good.
+    SlotMove { from: usize, to: usize, percent: u16 },
 }
 
 impl Fault {
@@ -62,7 +70,7 @@ impl Fault {
             Self::Partition | Self::Hold | Self::Crash { .. } | Self::Slow(_) => true,
             // A round trip longer than an attempt may take.
             Self::Latency(latency) => latency * 2 >= OPERATION_TIMEOUT,
-            Self::Loss(_) | Self::LoseReplies(_) | Self::Failover | Self::Burst(_) => false,
+            Self::Loss(_) | Self::LoseReplies(_) | Self::Failover | Self::Burst(_) | Self::SlotMove { .. } => false,
         }
     }
 
@@ -78,7 +86,12 @@ impl Fault {
 
     /// Faults of the server itself, which take turns.
     fn is_of_the_server(self) -> bool {
-        matches!(self, Self::Crash { .. } | Self::Failover)
+        matches!(self, Self::Crash { .. } | Self::Failover | Self::SlotMove { .. })
+    }
+
+    /// Whether it may aim at one cluster node.
+    fn aims(self) -> bool {
+        matches!(self, Self::Partition | Self::Hold | Self::Latency(_) | Self::Loss(_) | Self::Crash { .. })
     }
 }
 
@@ -95,22 +108,31 @@ impl fmt::Display for Fault {
             Self::LoseReplies(chance) => write!(f, "replies to writes lost {:.0}%", chance * 100.0),
             Self::Failover => write!(f, "failover"),
             Self::Burst(requests) => write!(f, "burst of {requests} requests"),
+            Self::SlotMove { from, to, percent } => {
+                write!(f, "{percent}% of node {}'s slots move to node {}", from + 1, to + 1)
+            }
         }
     }
 }
 
-/// A fault at its time.
+/// A fault at its time, and, on a cluster, the node it aims at (every node when `None`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scheduled {
     /// From the start of the run.
     pub at: Duration,
     pub lasts: Duration,
     pub fault: Fault,
+    pub node: Option<usize>,
 }
 
 impl Scheduled {
     pub fn ends(&self) -> Duration {
         self.at + self.lasts
+    }
+
+    /// Whether Redis answers no command at all while it lasts: every node is out.
+    pub fn is_outage(&self) -> bool {
+        self.fault.is_outage() && self.node.is_none()
     }
 }
 
@@ -138,6 +160,7 @@ impl Scenario {
         let mut rng = StdRng::seed_from_u64(seed);
         let drawn = Topology::ALL[rng.random_range(0..Topology::ALL.len())];
         let topology = topology.unwrap_or(drawn);
+        // Only the pair has a replica to wait for.
         let wait_replicas = u32::from(topology == Topology::Pair && rng.random_bool(0.5));
         let replication_lag = Duration::from_millis(rng.random_range(1..=100));
         let mut faults: Vec<Scheduled> = Vec::new();
@@ -145,7 +168,9 @@ impl Scenario {
             let fault = draw_fault(&mut rng, topology);
             let at = Duration::from_millis(rng.random_range(500..=6_500));
             let lasts = Duration::from_millis(rng.random_range(200..=3_500));
-            let candidate = Scheduled { at, lasts, fault };
+            let node = (topology == Topology::Cluster && fault.aims() && rng.random_bool(0.7))
+                .then(|| rng.random_range(0..CLUSTER_NODES));
+            let candidate = Scheduled { at, lasts, fault, node };
             let clashes = |other: &Scheduled| {
                 fault.is_of_the_server()
                     && other.fault.is_of_the_server()
@@ -190,14 +215,23 @@ impl fmt::Display for Scenario {
                 scheduled.lasts.as_millis(),
                 scheduled.fault
             )?;
+            if let Some(node) = scheduled.node {
+                write!(f, " on node {}", node + 1)?;
+            }
         }
         Ok(())
     }
 }
 
 fn draw_fault(rng: &mut StdRng, topology: Topology) -> Fault {
-    let kinds = if topology == Topology::Pair { 9 } else { 8 };
-    match rng.random_range(0..kinds) {
+    // Eight kinds everywhere; the pair fails over, a cluster moves slots.
+    let kind = rng.random_range(0..if topology == Topology::Standalone { 8 } else { 9 });
+    if kind == 8 && topology == Topology::Cluster {
+        let from = rng.random_range(0..CLUSTER_NODES);
+        let to = (from + rng.random_range(1..CLUSTER_NODES)) % CLUSTER_NODES;
+        return Fault::SlotMove { from, to, percent: rng.random_range(5..50) };
+    }
+    match kind {
         0 => Fault::Partition,
         1 => Fault::Hold,
         2 => Fault::Latency(Duration::from_millis(rng.random_range(20..=400))),
@@ -230,8 +264,11 @@ mod tests {
             for pair in server.windows(2) {
                 assert!(pair[0].ends() <= pair[1].at, "seed {seed}: {scenario}");
             }
-            if scenario.topology == Topology::Standalone {
+            if scenario.topology != Topology::Pair {
                 assert!(!scenario.faults.iter().any(|scheduled| scheduled.fault == Fault::Failover), "seed {seed}");
+            }
+            if scenario.topology != Topology::Cluster {
+                assert!(scenario.faults.iter().all(|scheduled| scheduled.node.is_none()), "seed {seed}");
             }
         }
     }

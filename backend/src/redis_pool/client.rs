@@ -30,10 +30,7 @@ pub(super) fn connector_for(
             .map_err(|error| SetupError::Url(error.to_string()))?;
             Ok(Connector::standalone(client, connect, respond, dialer))
         }
-        RedisMode::Cluster if dialer.is_some() => {
-            Err(SetupError::Url("a dialer reaches standalone Redis only, not a cluster".to_owned()))
-        }
-        RedisMode::Cluster => Connector::cluster(nodes, certificates, connect, respond)
+        RedisMode::Cluster => Connector::cluster(nodes, certificates, connect, respond, dialer)
             .map_err(|error| SetupError::Url(error.to_string())),
     }
 }

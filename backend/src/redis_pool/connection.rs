@@ -16,7 +16,7 @@ use redis::{AsyncConnectionConfig, Cmd, Pipeline, PushInfo, PushKind, RedisFutur
 use redis::{ConnectionAddr, ConnectionInfo, TlsCertificates};
 
 use super::breaker::Breaker;
-use super::dial::Dialer;
+use super::dial::{DialedNode, Dialer, dial_nodes_with, dialed};
 use super::error::RedisError;
 
 /// A handle for one call's commands, shared with the pool entry it came from.
@@ -34,6 +34,8 @@ pub struct RedisConnection {
 enum Link {
     Standalone(MultiplexedConnection),
     Cluster(ClusterConnection),
+    /// A cluster whose nodes the simulation's dialer reaches.
+    DialedCluster(ClusterConnection<DialedNode>),
 }
 
 /// The breaker a call's handle asks, and the refusal it met, if any.
@@ -71,16 +73,18 @@ impl RedisConnection {
         })
     }
 
+    fn route_of(key: &str) -> RoutingInfo {
+        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master)))
+    }
+
     /// Sends `command` to the primary that holds `key`'s slot: in cluster mode, to the node where
     /// a write to `key` just happened, which a keyless command like `WAIT` must reach.
     pub(crate) async fn on_node_of(&mut self, key: &str, command: Cmd) -> redis::RedisResult<Value> {
         self.admitted()?;
         match &mut self.link {
             Link::Standalone(connection) => command.query_async(connection).await,
-            Link::Cluster(connection) => {
-                let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
-                connection.route_command(command, RoutingInfo::SingleNode(route)).await
-            }
+            Link::Cluster(connection) => connection.route_command(command, Self::route_of(key)).await,
+            Link::DialedCluster(connection) => connection.route_command(command, Self::route_of(key)).await,
         }
     }
 }
@@ -93,6 +97,7 @@ impl ConnectionLike for RedisConnection {
         match &mut self.link {
             Link::Standalone(connection) => connection.req_packed_command(cmd),
             Link::Cluster(connection) => connection.req_packed_command(cmd),
+            Link::DialedCluster(connection) => connection.req_packed_command(cmd),
         }
     }
 
@@ -108,6 +113,7 @@ impl ConnectionLike for RedisConnection {
         match &mut self.link {
             Link::Standalone(connection) => connection.req_packed_commands(pipeline, offset, count),
             Link::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Link::DialedCluster(connection) => connection.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -115,6 +121,7 @@ impl ConnectionLike for RedisConnection {
         match &self.link {
             Link::Standalone(connection) => connection.get_db(),
             Link::Cluster(connection) => connection.get_db(),
+            Link::DialedCluster(connection) => connection.get_db(),
         }
     }
 }
@@ -193,6 +200,9 @@ pub(crate) struct NodeClients {
     seeds: Vec<ConnectionInfo>,
     certificates: Option<TlsCertificates>,
     config: AsyncConnectionConfig,
+    /// Where node connections come from, when not from the machine's network, and the connect
+    /// timeout it is given.
+    dialer: Option<(Arc<dyn Dialer>, Duration)>,
 }
 
 impl NodeClients {
@@ -214,6 +224,11 @@ impl NodeClients {
     }
 
     async fn ask(&self, address: &str, command: &Cmd) -> redis::RedisResult<Value> {
+        if let Some((dialer, connect_timeout)) = &self.dialer {
+            let mut connection =
+                dialed(dialer.as_ref(), &self.info(address)?, self.config.clone(), *connect_timeout).await?;
+            return command.query_async(&mut connection).await;
+        }
         let client = match &self.certificates {
             Some(certificates) => redis::Client::build_with_tls(self.info(address)?, certificates.clone())?,
             None => redis::Client::open(self.info(address)?)?,
@@ -284,19 +299,17 @@ impl Connector {
         certificates: Option<TlsCertificates>,
         connect_timeout: Duration,
         response_timeout: Duration,
+        dialer: Option<Arc<dyn Dialer>>,
     ) -> redis::RedisResult<Self> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(response_timeout));
-        let nodes = NodeClients { seeds, certificates, config };
+        let nodes =
+            NodeClients { seeds, certificates, config, dialer: dialer.clone().map(|dialer| (dialer, connect_timeout)) };
         let timeouts = (connect_timeout, response_timeout);
         // Checks the seeds' settings once, up front, as a configuration error.
         nodes.cluster_client(nodes.seeds.clone(), timeouts)?;
-        Ok(Self {
-            dialer: None,
-            kind: Kind::Cluster { nodes, timeouts, live: Mutex::new(Vec::new()) },
-            topology: 0.into(),
-        })
+        Ok(Self { dialer, kind: Kind::Cluster { nodes, timeouts, live: Mutex::new(Vec::new()) }, topology: 0.into() })
     }
 
     /// The cluster's nodes one by one, apart from any cluster connection.
@@ -357,34 +370,17 @@ impl Connector {
                 } else {
                     live.iter().map(|address| nodes.info(address)).collect::<redis::RedisResult<_>>()?
                 };
-                let handle = nodes.cluster_client(initial, *timeouts)?.get_async_connection().await?;
-                Ok(Pooled::new(Link::Cluster(handle), None, topology))
+                let client = nodes.cluster_client(initial, *timeouts)?;
+                let link = match &self.dialer {
+                    Some(dialer) => {
+                        dial_nodes_with(dialer, timeouts.0);
+                        Link::DialedCluster(client.get_async_generic_connection::<DialedNode>().await?)
+                    }
+                    None => Link::Cluster(client.get_async_connection().await?),
+                };
+                Ok(Pooled::new(link, None, topology))
             }
         }
-    }
-}
-
-/// A connection over a stream from `dialer`, set up as redis-rs sets up its own (`HELLO`,
-/// credentials), within `connect_timeout`.
-async fn dialed(
-    dialer: &dyn Dialer,
-    info: &ConnectionInfo,
-    config: AsyncConnectionConfig,
-    connect_timeout: Duration,
-) -> redis::RedisResult<MultiplexedConnection> {
-    let ConnectionAddr::Tcp(host, port) = info.addr() else {
-        return Err(redis::RedisError::from((redis::ErrorKind::Client, "a dialer reaches plain TCP addresses only")));
-    };
-    let setup = async {
-        let stream = dialer.dial(host, *port).await?;
-        let (connection, driver) =
-            MultiplexedConnection::new_with_config(info.redis_settings(), stream, config).await?;
-        tokio::spawn(driver);
-        Ok(connection)
-    };
-    match tokio::time::timeout(connect_timeout, setup).await {
-        Ok(result) => result,
-        Err(_elapsed) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out").into()),
     }
 }
 

@@ -29,7 +29,7 @@ pub fn key_slot(key: &str) -> u16 {
     crc16::State::<crc16::XMODEM>::calculate(hashed) % SLOTS
 }
 
-/// One primary and the slots it serves.
+/// One primary and a range of slots it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shard {
     pub first_slot: u16,
@@ -40,6 +40,7 @@ pub struct Shard {
 
 #[derive(Debug, Default)]
 pub(crate) struct ShardMap {
+    /// Every slot range and its primary, in slot order.
     shards: RwLock<Vec<Shard>>,
     /// Every node the last map named, primaries and replicas: whom to ask for the next one.
     nodes: RwLock<Vec<String>>,
@@ -55,9 +56,16 @@ impl ShardMap {
             .map_or_else(|| STANDALONE.to_owned(), |shard| shard.primary.clone())
     }
 
-    /// Every shard, each primary once, with its slot ranges.
+    /// Every shard, each primary once (with the first of its slot ranges: a primary serves
+    /// several once a range has moved to it).
     pub(crate) fn shards(&self) -> Vec<Shard> {
-        self.read().clone()
+        let mut shards: Vec<Shard> = Vec::new();
+        for range in self.read().iter() {
+            if !shards.iter().any(|shard| shard.primary == range.primary) {
+                shards.push(range.clone());
+            }
+        }
+        shards
     }
 
     /// Replaces the map with a `CLUSTER SLOTS` reply: `None` when the reply is unreadable (the
@@ -102,10 +110,10 @@ fn parse_cluster_slots(reply: &Value) -> Option<(Vec<Shard>, Vec<String>)> {
         });
         replicas.extend(fields.iter().skip(3).filter_map(address));
     }
-    let mut nodes: Vec<String> = shards.iter().map(|shard| shard.primary.clone()).collect();
-    for replica in replicas {
-        if !nodes.contains(&replica) {
-            nodes.push(replica);
+    let mut nodes: Vec<String> = Vec::new();
+    for node in shards.iter().map(|shard| shard.primary.clone()).chain(replicas) {
+        if !nodes.contains(&node) {
+            nodes.push(node);
         }
     }
     Some((shards, nodes))
@@ -172,6 +180,24 @@ mod tests {
         assert_eq!(map.update(&slots_reply()), Some(false), "the same map again is no change");
         assert_eq!(map.update(&Value::Nil), None, "a reply that is no map changes nothing");
         assert_eq!(map.shards().len(), 3);
+    }
+
+    #[test]
+    fn a_primary_that_serves_several_ranges_is_one_shard_and_one_node() {
+        // After a slot range moved from one primary to another, the target serves two ranges.
+        let node = |host: &str| Value::Array(vec![Value::BulkString(host.as_bytes().to_vec()), Value::Int(6379)]);
+        let reply = Value::Array(vec![
+            Value::Array(vec![Value::Int(0), Value::Int(99), node("10.0.0.2")]),
+            Value::Array(vec![Value::Int(100), Value::Int(5460), node("10.0.0.1")]),
+            Value::Array(vec![Value::Int(5461), Value::Int(16383), node("10.0.0.2")]),
+        ]);
+        let map = ShardMap::default();
+        map.update(&reply);
+        assert_eq!(map.nodes(), ["10.0.0.2:6379", "10.0.0.1:6379"]);
+        let primaries: Vec<String> = map.shards().into_iter().map(|shard| shard.primary).collect();
+        assert_eq!(primaries, ["10.0.0.2:6379", "10.0.0.1:6379"]);
+        assert_eq!(map.of(&key_in(&map.shards()[0], "k:")), "10.0.0.2:6379");
+        assert_eq!(map.of("somekey"), "10.0.0.2:6379", "slot 11058, in the second range");
     }
 
     #[test]

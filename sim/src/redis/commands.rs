@@ -53,6 +53,20 @@ impl Writes<'_, '_> {
     }
 }
 
+/// The first key `command` touches, if it touches one: what a cluster routes it by.
+pub fn first_key(command: &[Bytes]) -> Option<&Bytes> {
+    let name = String::from_utf8_lossy(command.first()?).to_ascii_uppercase();
+    match name.as_str() {
+        "EVAL" | "EVALSHA" => {
+            let keys: usize = std::str::from_utf8(command.get(2)?).ok()?.parse().ok()?;
+            if keys == 0 { None } else { command.get(3) }
+        }
+        "GET" | "SET" | "EXISTS" | "HGETALL" | "HGET" | "HSET" | "DEL" | "INCR" | "INCRBY" | "HINCRBY" | "PEXPIRE"
+        | "EXPIRE" | "PTTL" | "HLEN" | "HEXISTS" => command.get(1),
+        _ => None,
+    }
+}
+
 /// Commands that change data, which a replica refuses.
 pub fn is_write(name: &str) -> bool {
     matches!(name, "SET" | "DEL" | "HSET" | "PEXPIRE" | "EXPIRE" | "INCR" | "INCRBY" | "HINCRBY" | "EVAL" | "EVALSHA")

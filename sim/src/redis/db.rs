@@ -48,6 +48,11 @@ impl Db {
         self.entries.get_mut(key)
     }
 
+    /// Whether `key` is live, without forgetting it if it expired.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.entries.get(key).is_some_and(|entry| entry.expires_at.is_none_or(|at| at > Instant::now()))
+    }
+
     pub fn exists(&mut self, key: &[u8]) -> bool {
         self.live(key).is_some()
     }
@@ -108,6 +113,17 @@ impl Db {
                 }
             }
         }
+    }
+
+    /// Takes `key` away, with its value and expiry: a slot's key on its way to another node.
+    pub fn take(&mut self, key: &[u8]) -> Option<(Value, Option<Instant>)> {
+        self.live(key)?;
+        self.entries.remove(key).map(|entry| (entry.value, entry.expires_at))
+    }
+
+    /// Puts a key taken from another node.
+    pub fn put(&mut self, key: Bytes, (value, expires_at): (Value, Option<Instant>)) {
+        self.entries.insert(key, Entry { value, expires_at });
     }
 
     /// Every live key, for an administrator's look.

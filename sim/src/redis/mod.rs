@@ -1,38 +1,37 @@
 //! A simulated Redis that speaks RESP3 (redis-protocol's codec) for exactly the commands the
-//! backend sends, on the simulated network: one node, or a primary and its replica behind one
-//! address (Scaleway's high-availability endpoint), whose writes reach the replica after a lag.
+//! backend sends, on the simulated network: one node; a primary and its replica behind one
+//! address (Scaleway's high-availability endpoint), whose writes reach the replica after a lag;
+//! or a cluster of primaries, each on its own host, sharing the slots.
 //!
-//! It models what the faults need: a restart with the data lost or kept; a failover, in which the
-//! primary is demoted (it refuses writes with `READONLY`), then the replica is promoted with what
-//! it had (writes not yet replicated are lost) and the address moves, while connections made
-//! before keep talking to the node they reached; replies slower than a timeout; and a reply lost
-//! after its write was applied.
+//! It models what the faults need: a restart with the data lost or kept (of every node, or of one
+//! cluster node); a failover, in which the primary is demoted (it refuses writes with
+//! `READONLY`), then the replica is promoted with what it had (writes not yet replicated are
+//! lost) and the address moves, while connections made before keep talking to the node they
+//! reached; a slot range moving between cluster nodes, key by key, with `MOVED` and `ASK`;
+//! replies slower than a timeout; and a reply lost after its write was applied.
 
+pub mod cluster;
 pub mod commands;
 pub mod db;
 pub mod reply;
 pub mod scripts;
+mod server;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{SinkExt as _, StreamExt as _};
+use rand::SeedableRng as _;
 use rand::rngs::StdRng;
-use rand::{Rng as _, SeedableRng as _};
-use redis_protocol::codec::Resp3;
-use redis_protocol::resp3::types::BytesFrame;
 use tokio::time::Instant;
-use tokio_util::codec::Framed;
 
-use crate::net::{Accepted, Net, SimStream};
+use crate::net::{Accepted, Net};
 use crate::trace::Trace;
-use commands::{Node, Outcome};
+use cluster::{Migration, Slots};
 use db::{Db, Effect};
-use reply::{Reply, short};
 
-/// Where the backend reaches Redis: the one address.
+/// Where the backend reaches a standalone Redis or a pair: the one address.
 pub const HOST: &str = "redis";
 pub const PORT: u16 = 6379;
 
@@ -44,6 +43,15 @@ pub enum Shape {
     Pair {
         lag: Duration,
     },
+    /// Primaries sharing the slots, each on a host of its own.
+    Cluster {
+        nodes: usize,
+    },
+}
+
+/// A cluster node's host and port.
+pub fn cluster_node(node: usize) -> (String, u16) {
+    (format!("node-{}", node + 1), 7001 + u16::try_from(node).expect("a few nodes"))
 }
 
 /// A command as it reached Redis: for the invariants.
@@ -52,6 +60,8 @@ pub struct Arrival {
     pub at: Instant,
     /// When the backend sent it.
     pub sent_at: Instant,
+    /// The node it reached.
+    pub node: usize,
     pub connection: u64,
     /// When the connection that carried it was accepted.
     pub connected_at: Instant,
@@ -61,17 +71,23 @@ pub struct Arrival {
 
 #[derive(Debug)]
 struct NodeState {
-    name: &'static str,
+    host: String,
+    port: u16,
     db: Db,
     scripts: BTreeSet<String>,
     read_only: bool,
+    up: bool,
     /// The primary's writes this node has, by offset.
     applied: u64,
 }
 
 impl NodeState {
-    fn new(name: &'static str, read_only: bool) -> Self {
-        Self { name, db: Db::default(), scripts: BTreeSet::new(), read_only, applied: 0 }
+    fn new((host, port): (String, u16), read_only: bool) -> Self {
+        Self { host, port, db: Db::default(), scripts: BTreeSet::new(), read_only, up: true, applied: 0 }
+    }
+
+    fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
     }
 }
 
@@ -90,13 +106,14 @@ struct ServerFaults {
 struct State {
     shape: Shape,
     nodes: Vec<NodeState>,
-    /// The node the address reaches.
+    /// The node the one address reaches (standalone, pair).
     primary: usize,
     /// Offset of the primary's last write.
     written: u64,
     /// Writes on their way to the replica: offset, when it applies them, what they do.
     backlog: VecDeque<(u64, Instant, Vec<Effect>)>,
-    up: bool,
+    /// The cluster's slots.
+    slots: Option<Slots>,
     faults: ServerFaults,
     arrivals: Vec<Arrival>,
     /// When the address refused every write: from, and until (open while it still does).
@@ -106,6 +123,9 @@ struct State {
 impl State {
     /// Applies the writes due at the replica.
     fn replicate(&mut self) {
+        if !matches!(self.shape, Shape::Pair { .. }) {
+            return;
+        }
         let now = Instant::now();
         let replica = 1 - self.primary;
         while self.backlog.front().is_some_and(|(_, due, _)| *due <= now) {
@@ -114,6 +134,14 @@ impl State {
                 self.nodes[replica].db.apply(effect);
             }
             self.nodes[replica].applied = offset;
+        }
+    }
+
+    /// The nodes a fault aimed at `target` reaches: one cluster node, or every node.
+    fn targets(&self, target: Option<usize>) -> Vec<usize> {
+        match (self.shape, target) {
+            (Shape::Cluster { nodes }, Some(node)) => vec![node % nodes],
+            _ => (0..self.nodes.len()).collect(),
         }
     }
 }
@@ -129,9 +157,15 @@ pub struct Redis {
 impl Redis {
     /// Starts Redis of `shape` on `net`; `seed` draws which replies a fault loses.
     pub fn start(net: &Net, trace: &Trace, shape: Shape, seed: u64) -> Self {
+        let address = || (HOST.to_owned(), PORT);
         let nodes = match shape {
-            Shape::Standalone => vec![NodeState::new("redis", false)],
-            Shape::Pair { .. } => vec![NodeState::new("redis-a", false), NodeState::new("redis-b", true)],
+            Shape::Standalone => vec![NodeState::new(address(), false)],
+            Shape::Pair { .. } => vec![NodeState::new(address(), false), NodeState::new(address(), true)],
+            Shape::Cluster { nodes } => (0..nodes).map(|node| NodeState::new(cluster_node(node), false)).collect(),
+        };
+        let slots = match shape {
+            Shape::Cluster { nodes } => Some(Slots::even(nodes)),
+            Shape::Standalone | Shape::Pair { .. } => None,
         };
         let state = State {
             shape,
@@ -139,13 +173,13 @@ impl Redis {
             primary: 0,
             written: 0,
             backlog: VecDeque::new(),
-            up: true,
+            slots,
             faults: ServerFaults { slow: None, lose_replies: None, rng: StdRng::seed_from_u64(seed) },
             arrivals: Vec::new(),
             refusing: Vec::new(),
         };
         let redis = Self { state: Arc::new(Mutex::new(state)), net: net.clone(), trace: trace.clone() };
-        redis.listen();
+        redis.listen(None);
         redis
     }
 
@@ -153,156 +187,86 @@ impl Redis {
         self.state.lock().expect("no panic holds the simulated redis")
     }
 
-    fn listen(&self) {
-        let mut accepted = self.net.listen(HOST, PORT);
-        let redis = self.clone();
-        tokio::spawn(async move {
-            while let Some(Accepted { stream, connection }) = accepted.recv().await {
-                let node = redis.lock().primary;
-                tokio::spawn(redis.clone().serve(stream, connection, node));
-            }
-        });
+    /// The hosts the backend reaches: the one address, or every cluster node's.
+    pub fn hosts(&self) -> Vec<String> {
+        let state = self.lock();
+        let mut hosts: Vec<String> = state.nodes.iter().map(|node| node.host.clone()).collect();
+        hosts.dedup();
+        hosts
     }
 
-    /// Serves one connection, bound to `node` for good, as a TCP connection stays with the
-    /// machine it reached when the address moves.
-    async fn serve(self, stream: SimStream, connection: u64, node: usize) {
-        let connected_at = Instant::now();
-        let mut framed = Framed::new(stream, Resp3::default());
-        let mut last_write = 0;
-        while let Some(Ok(frame)) = framed.next().await {
-            let Some(command) = command_of(frame) else {
-                let _ = framed.send(Reply::Error("ERR Protocol error".to_owned()).frame()).await;
-                continue;
-            };
-            let (outcome, lose) = {
-                let mut state = self.lock();
-                if !state.up {
-                    return;
-                }
-                state.replicate();
-                let name = String::from_utf8_lossy(&command[0]).to_ascii_uppercase();
-                let sent_at = framed.get_ref().last_sent().unwrap_or_else(Instant::now);
-                state.arrivals.push(Arrival {
-                    at: Instant::now(),
-                    sent_at,
-                    connection,
-                    connected_at,
-                    name: name.clone(),
-                    args: command[1..].to_vec(),
-                });
-                let node_state = &mut state.nodes[node];
-                let mut target = Node {
-                    db: &mut node_state.db,
-                    scripts: &mut node_state.scripts,
-                    read_only: node_state.read_only,
-                    slots: None,
-                };
-                let (outcome, effects) = commands::run(&mut target, &command);
-                let wrote = !effects.is_empty();
-                if wrote && node == state.primary {
-                    state.written += 1;
-                    last_write = state.written;
-                    if let Shape::Pair { lag } = state.shape {
-                        let offset = state.written;
-                        state.backlog.push_back((offset, Instant::now() + lag, effects));
-                    }
-                }
-                let lose =
-                    wrote && state.faults.lose_replies.is_some_and(|chance| state.faults.rng.random_bool(chance));
-                if self.trace.is_on() {
-                    let shown = match &outcome {
-                        Outcome::Reply(reply) => reply.brief(),
-                        Outcome::Wait { replicas, timeout } => format!("(waiting for {replicas} within {timeout:?})"),
-                    };
-                    self.trace.line(format!(
-                        "redis #{connection} {} {}{} -> {shown}{}",
-                        state.nodes[node].name,
-                        name,
-                        command[1..].iter().fold(String::new(), |mut words, arg| {
-                            words.push(' ');
-                            words.push_str(&short(arg));
-                            words
-                        }),
-                        if lose { " (reply lost)" } else { "" }
-                    ));
-                }
-                (outcome, lose)
-            };
-            if lose {
-                // Applied, and never answered: the connection goes silent.
-                std::future::pending::<()>().await;
-            }
-            let reply = match outcome {
-                Outcome::Reply(reply) => reply,
-                Outcome::Wait { replicas, timeout } => Reply::Integer(self.wait(last_write, replicas, timeout).await),
-            };
-            let slow = self.lock().faults.slow;
-            if let Some(slow) = slow {
-                tokio::time::sleep(slow).await;
-            }
-            if framed.send(reply.frame()).await.is_err() {
-                return;
-            }
+    /// The cluster nodes' addresses, `host:port`, for the backend's `REDIS_URL`.
+    pub fn cluster_addresses(&self) -> Vec<String> {
+        let state = self.lock();
+        match state.shape {
+            Shape::Cluster { .. } => state.nodes.iter().map(NodeState::address).collect(),
+            Shape::Standalone | Shape::Pair { .. } => Vec::new(),
         }
     }
 
-    /// `WAIT`: blocks until the replica has this connection's last write, or `timeout` passes;
-    /// answers how many replicas have it.
-    async fn wait(&self, write: u64, replicas: u64, timeout: Duration) -> i64 {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let (has, next) = {
-                let mut state = self.lock();
-                state.replicate();
-                match state.shape {
-                    Shape::Standalone => (false, None),
-                    Shape::Pair { .. } => {
-                        let replica = 1 - state.primary;
-                        let has = state.nodes[replica].applied >= write;
-                        let next = state.backlog.iter().find(|(offset, ..)| *offset >= write).map(|(_, due, _)| *due);
-                        (has, next)
-                    }
-                }
-            };
-            if has || replicas == 0 {
-                return i64::from(has);
+    /// Listens on the address of `target` (every node when `None`): the one address hands each
+    /// connection to the node it reaches now; a cluster node's, to that node.
+    fn listen(&self, target: Option<usize>) {
+        let (shape, nodes) = {
+            let state = self.lock();
+            (state.shape, state.targets(target))
+        };
+        let listeners: Vec<(String, u16, Option<usize>)> = match shape {
+            Shape::Cluster { .. } => {
+                nodes.into_iter().map(|node| (cluster_node(node).0, cluster_node(node).1, Some(node))).collect()
             }
-            match next {
-                Some(due) if due < deadline => tokio::time::sleep_until(due).await,
-                _ => {
-                    tokio::time::sleep_until(deadline).await;
-                    let mut state = self.lock();
-                    state.replicate();
-                    let replica = 1 - state.primary;
-                    return i64::from(state.shape != Shape::Standalone && state.nodes[replica].applied >= write);
+            Shape::Standalone | Shape::Pair { .. } => vec![(HOST.to_owned(), PORT, None)],
+        };
+        for (host, port, node) in listeners {
+            let mut accepted = self.net.listen(&host, port);
+            let redis = self.clone();
+            tokio::spawn(async move {
+                while let Some(Accepted { stream, connection }) = accepted.recv().await {
+                    let node = node.unwrap_or_else(|| redis.lock().primary);
+                    tokio::spawn(redis.clone().serve(stream, connection, node));
                 }
-            }
+            });
         }
     }
 
-    /// Redis goes down: connections reset, connects refused. With `keep_data` it comes back with
-    /// what it had (its append-only file); without, empty. Its script cache is lost either way.
-    pub fn crash(&self, keep_data: bool) {
-        {
+    /// Redis goes down (one cluster node, or every node): connections reset, connects refused.
+    /// With `keep_data` it comes back with what it had (its append-only file); without, empty.
+    /// Its script cache is lost either way.
+    pub fn crash(&self, target: Option<usize>, keep_data: bool) {
+        let hosts = {
             let mut state = self.lock();
-            state.up = false;
-            for node in &mut state.nodes {
+            let mut hosts = Vec::new();
+            for node in state.targets(target) {
+                let node = &mut state.nodes[node];
+                node.up = false;
                 node.scripts.clear();
                 if !keep_data {
                     node.db = Db::default();
                 }
+                hosts.push(node.host.clone());
             }
+            hosts.dedup();
+            hosts
+        };
+        for host in hosts {
+            self.trace.line(format!("redis: {host} crashed, data {}", if keep_data { "kept" } else { "lost" }));
+            self.net.crash(&host);
         }
-        self.trace.line(format!("redis: crashed, data {}", if keep_data { "kept" } else { "lost" }));
-        self.net.crash(HOST);
     }
 
-    /// Redis comes back up.
-    pub fn restart(&self) {
-        self.lock().up = true;
-        self.trace.line("redis: restarted");
-        self.listen();
+    /// Redis comes back up (one cluster node, or every node).
+    pub fn restart(&self, target: Option<usize>) {
+        {
+            let mut state = self.lock();
+            for node in state.targets(target) {
+                state.nodes[node].up = true;
+            }
+        }
+        self.trace.line(format!(
+            "redis: restarted {}",
+            target.map_or("every node".to_owned(), |node| format!("node {}", node + 1))
+        ));
+        self.listen(target);
     }
 
     /// Replies wait `slow` first, or, with `None`, not at all.
@@ -348,20 +312,59 @@ impl Redis {
         if let Some((_, until)) = state.refusing.last_mut() {
             *until = Some(Instant::now());
         }
-        self.trace.line(format!(
-            "redis: {} promoted, {lost} writes not replicated are lost; the address moves",
-            state.nodes[new].name
-        ));
+        self.trace
+            .line(format!("redis: the replica is promoted, {lost} writes not replicated are lost; the address moves"));
     }
 
-    /// The id of `email`'s account on the primary, as an administrator reads it.
+    /// Moves the slots `first..=last` from cluster node `from` to `to` over `lasts`: key by key
+    /// (the source answers `ASK` for the keys it no longer has), then the slots themselves.
+    pub async fn move_slots(&self, migration: Migration, lasts: Duration) {
+        let Migration { first, last, from, to } = migration;
+        self.trace.line(format!("redis: slots {first}-{last} start moving from node {} to node {}", from + 1, to + 1));
+        self.lock().slots.as_mut().expect("a cluster").migration = Some(migration);
+        let deadline = Instant::now() + lasts;
+        loop {
+            let moved = self.move_one_key(migration);
+            if !moved || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(KEY_MOVE).await;
+        }
+        tokio::time::sleep_until(deadline).await;
+        while self.move_one_key(migration) {}
+        self.lock().slots.as_mut().expect("a cluster").finish(migration);
+        self.trace.line(format!("redis: slots {first}-{last} now belong to node {}", to + 1));
+    }
+
+    /// Moves one key of the moving range from its source to its target; false when none is left.
+    fn move_one_key(&self, migration: Migration) -> bool {
+        let mut state = self.lock();
+        let key = state.nodes[migration.from]
+            .db
+            .keys()
+            .into_iter()
+            .find(|key| migration.holds(gift_genie_backend::redis_pool::key_slot(&String::from_utf8_lossy(key))));
+        let Some(key) = key else { return false };
+        if let Some(entry) = state.nodes[migration.from].db.take(&key) {
+            state.nodes[migration.to].db.put(key, entry);
+        }
+        true
+    }
+
+    /// The id of `email`'s account on the primary that holds it, as an administrator reads it.
     pub fn account_of(&self, email: &str) -> Option<String> {
         let mut state = self.lock();
         state.replicate();
-        let primary = state.primary;
         let key = format!("gift-genie:account:{email}");
-        let account = state.nodes[primary].db.hash(key.as_bytes()).ok()?;
+        let node = state.slots.as_ref().map_or(state.primary, |slots| slots.owner_of(key.as_bytes()));
+        let account = state.nodes[node].db.hash(key.as_bytes()).ok()?;
         account.get(b"id".as_slice()).map(|id| String::from_utf8_lossy(id).into_owned())
+    }
+
+    /// The node that serves `key` now, as a client that followed every redirect would find it.
+    pub fn node_of(&self, key: &[u8]) -> usize {
+        let state = self.lock();
+        state.slots.as_ref().map_or(state.primary, |slots| slots.owner_of(key))
     }
 
     /// Every command that reached Redis, in order.
@@ -373,17 +376,12 @@ impl Redis {
     pub fn refusing(&self) -> Vec<(Instant, Option<Instant>)> {
         self.lock().refusing.clone()
     }
+
+    /// The slots each cluster node owns.
+    pub fn slot_ranges(&self, node: usize) -> Vec<(u16, u16)> {
+        self.lock().slots.as_ref().map(|slots| slots.ranges_of(node)).unwrap_or_default()
+    }
 }
 
-/// A command's words, from the array of strings a client sends.
-fn command_of(frame: BytesFrame) -> Option<Vec<Bytes>> {
-    let BytesFrame::Array { data, .. } = frame else { return None };
-    let words: Option<Vec<Bytes>> = data
-        .into_iter()
-        .map(|word| match word {
-            BytesFrame::BlobString { data, .. } | BytesFrame::SimpleString { data, .. } => Some(data),
-            _ => None,
-        })
-        .collect();
-    words.filter(|words| !words.is_empty())
-}
+/// How often a moving slot range hands one key over.
+const KEY_MOVE: Duration = Duration::from_millis(20);

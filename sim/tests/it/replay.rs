@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use sim::{Outcome, Scenario, Violation};
+use sim::{Outcome, Scenario, Topology, Violation};
 
 #[test]
 fn one_seed_run_twice_gives_the_same_trace_byte_for_byte() {
-    // Seeds whose schedules hold every kind of fault between them, on both topologies.
+    // Seeds whose schedules hold every kind of fault between them, on a standalone Redis and
+    // a pair. (A cluster's runs differ: redis-rs's cluster client draws from the OS.)
     for seed in [3, 9, 53] {
-        let scenario = Scenario::draw(seed, None);
+        let scenario = Scenario::draw(seed, Some(if seed == 53 { Topology::Standalone } else { Topology::Pair }));
         let (first, second) = (sim::run(&scenario, true), sim::run(&scenario, true));
         assert!(first.trace.lines().count() > 500, "seed {seed}: the trace holds the run:\n{}", first.trace);
         assert!(first.trace == second.trace, "seed {seed}: the traces differ");

@@ -18,7 +18,7 @@ fn sweep(first: u64) {
         .map(|seed| sim::run(&Scenario::draw(seed, None), false))
         .filter(|outcome| !outcome.passed())
         .collect();
-    let reports: Vec<String> = failed.iter().map(|outcome| sim::run(&outcome.scenario, true).report()).collect();
+    let reports: Vec<String> = failed.iter().map(|outcome| sim::rerun_traced(&outcome.scenario).report()).collect();
     assert!(reports.is_empty(), "{} seeds failed:\n\n{}", reports.len(), reports.join("\n\n"));
 }
 
