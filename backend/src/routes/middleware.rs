@@ -44,7 +44,12 @@ pub(crate) async fn enforce_deadline(State(state): State<AppState>, mut request:
     // itself (a Redis call) answers with its own, more telling error.
     match tokio::time::timeout_at(deadline.instant(), next.run(request)).await {
         Ok(response) => response,
-        Err(_elapsed) => ApiError::RequestTimeout.into_response(),
+        Err(_elapsed) => {
+            // Every Redis call ends by the deadline with its own error: a cut here means some
+            // work does not honour it.
+            tracing::warn!(timeout = ?state.settings.http.request_timeout, "a request outlived its deadline and was cut");
+            ApiError::RequestTimeout.into_response()
+        }
     }
 }
 
