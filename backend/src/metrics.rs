@@ -16,7 +16,7 @@ const LATENCY_BUCKETS: [f64; 14] =
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    /// One of [`method_label`]'s answers: the label set stays fixed whatever clients send.
+    /// One of `method_label`'s answers: the label set stays fixed whatever clients send.
     pub method: &'static str,
     /// The route template (`/api/v1/users/{id}`), never the raw path, so that cardinality stays fixed.
     pub route: Cow<'static, str>,

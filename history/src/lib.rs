@@ -6,7 +6,7 @@
 //! writes one as operations happen; [`jsonl`] reads and writes it as JSON lines, one operation
 //! per line, the way Jepsen's own tools take an EDN history in JSON form.
 //!
-//! [`check`] reads a history the way Jepsen's checkers do and reports every anomaly with the
+//! [`check()`] reads a history the way Jepsen's checkers do and reports every anomaly with the
 //! operations involved: two acknowledged accounts for one email, an acknowledged account that a
 //! final read cannot find, a read after an acknowledgement that does not find it, an account
 //! that disappears and comes back, a conflict with nobody, and more allowed attempts in one

@@ -2,7 +2,7 @@
 //!
 //! A plan is parsed once into borrowed slices ([`RawValue`]): `serde_json` skips a value without
 //! recursion, so neither depth nor size costs anything until a value is needed. A needed value is
-//! parsed on its own, nested at most [`MAX_DEPTH`] levels (deeper parts become a marker), so that
+//! parsed on its own, nested at most `MAX_DEPTH` levels (deeper parts become a marker), so that
 //! no later recursion, rendering or dropping, can overflow the stack. Numbers beyond 64-bit
 //! integers and finite doubles, which Terraform prints in full (`1e400` as 401 digits), are kept
 //! exactly, as their decimal text.

@@ -31,7 +31,7 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub host: IpAddr,
-    /// 0 asks the OS for a free port; the bound address is reported by [`crate::startup::App`].
+    /// 0 asks the OS for a free port; the bound address is reported by the backend's `startup::App`.
     pub port: u16,
     /// Upper bound on any request once its head is in; every Redis call of the request shares
     /// this deadline.
@@ -512,7 +512,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
 pub(crate) const MAX_DURATION: Duration = Duration::from_hours(24);
 
 /// Accepts `500ms`, `5s`, `1m 30s`, or a bare number of seconds such as `5` or `0.5`, the form the
-/// Python settings used, within `bound` and at most [`MAX_DURATION`]. The error says what was
+/// Python settings used, within `bound` and at most `MAX_DURATION`. The error says what was
 /// expected, in the words the backend uses when it refuses to start.
 pub fn parse_duration(raw: &str, bound: Bound) -> Result<Duration, String> {
     let raw = raw.trim();

@@ -11,7 +11,7 @@
 //! - [`redis`]: a RESP3 Redis for exactly the commands the backend sends, with restarts,
 //!   a replica that lags and is promoted, and a cluster whose slots move.
 //! - [`scenario`]: what a seed draws: the topology, the settings, the faults and their times.
-//! - [`run`]: one seed's run, and its [`Outcome`]: what every invariant found.
+//! - [`run()`]: one seed's run, and its [`Outcome`]: what every invariant found.
 
 mod backend;
 mod dialer;

@@ -4,7 +4,7 @@
 //! network filters ([`filters`]), Redis's process and topology ([`redis`]), and hostile clients
 //! ([`clients`]). A fault's type owns its name, what it acts on ([`FaultKind::Target`], which
 //! decides the topologies it runs in and whether a deployed target can host it), and its prepare,
-//! inject and heal. [`catalogue!`] lists them in [`Fault`]: adding a fault is its type and one
+//! inject and heal. `catalogue!` lists them in [`Fault`]: adding a fault is its type and one
 //! line there.
 
 pub mod clients;

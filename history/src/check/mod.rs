@@ -1,5 +1,5 @@
 //! Checking a history: operations paired up from their invokes and completions, then the
-//! accounts ([`accounts`]) and the rate limit ([`rate_limit`]) judged from them.
+//! accounts (`accounts`) and the rate limit (`rate_limit`) judged from them.
 
 mod accounts;
 mod rate_limit;

@@ -1,6 +1,6 @@
 //! The toxics, one module each, as Toxiproxy keeps one file per toxic in `toxics/` and registers
 //! it by name. A module owns its type's name, its attributes and their lenient decoding, and the
-//! state machine that runs it on one direction of one connection. [`registry!`] lists them:
+//! state machine that runs it on one direction of one connection. `registry!` lists them:
 //! adding a toxic is a module and a line there.
 
 mod bandwidth;
