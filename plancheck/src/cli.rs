@@ -38,8 +38,9 @@ pub struct Args {
     pub expect: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// The directory of the Terraform sources, so that `sarif` and `github` point at each
-    /// resource's block instead of at the plan file.
+    /// The directory of the Terraform sources: values built from locals, which a plan does not
+    /// carry, are followed through them, and `sarif` and `github` point at each resource's block
+    /// instead of at the plan file.
     #[arg(long, value_name = "DIR")]
     pub source_dir: Option<PathBuf>,
     /// An address whose destruction has been reviewed, Redis's included (the old cluster of a
@@ -76,7 +77,14 @@ fn report(args: &Args) -> Result<(String, bool), String> {
     if !plan.has_scaleway_resources() {
         return Err(format!("{path}: {}", PlanError::NotScaleway));
     }
-    let mut config = PolicyConfig { subnet_prefix: args.subnet_prefix, ..PolicyConfig::default() };
+    let sources = match &args.source_dir {
+        Some(dir) => Some(
+            crate::config::Sources::load(dir)
+                .map_err(|error| format!("cannot read the sources in {}: {error}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let mut config = PolicyConfig { subnet_prefix: args.subnet_prefix, sources, ..PolicyConfig::default() };
     config.allow_destroy.extend(args.allow_destroy.iter().cloned());
     config.stateful_types.extend(args.stateful_type.iter().cloned());
 

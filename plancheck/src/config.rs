@@ -81,21 +81,7 @@ pub fn load(dir: &Path) -> Result<StaticConfig, ConfigError> {
 /// Reads every `.tf` file of `dir`, with `variables` set as `-var` would set them and the other
 /// variables at their defaults.
 pub fn load_with(dir: &Path, variables: &[(&str, hcl::Value)]) -> Result<StaticConfig, ConfigError> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|source| ConfigError::Read { path: dir.display().to_string(), source })?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "tf"))
-        .collect();
-    files.sort();
-    let mut blocks = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        let body: Body =
-            hcl::parse(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })?;
-        blocks.extend(body.into_blocks());
-    }
+    let blocks = blocks(dir)?;
 
     let mut context = Context::new();
     context.declare_func("split", FuncDef::builder().params([ParamType::String, ParamType::String]).build(split));
@@ -213,6 +199,97 @@ fn references_in(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// What the Terraform sources of the root module say that a plan does not: each local's
+/// expression, and each resource attribute's own expression (a plan records one for a whole map
+/// of environment variables). For following a value to where it comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    locals: HashMap<String, SourceExpression>,
+    /// By `TYPE.NAME`, then by attribute path (`environment_variables.REDIS_URL`).
+    attributes: HashMap<String, HashMap<String, SourceExpression>>,
+}
+
+/// One expression of the sources: what it refers to, and its value when it needs nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceExpression {
+    pub references: Vec<String>,
+    pub constant: Option<Value>,
+}
+
+impl SourceExpression {
+    fn of(expression: &Expression) -> Self {
+        let text = hcl::format::to_string(expression).unwrap_or_default();
+        let mut references = references_in(&text);
+        references.dedup();
+        let constant = expression.evaluate(&Context::new()).ok().and_then(|value| serde_json::to_value(value).ok());
+        Self { references, constant }
+    }
+}
+
+impl Sources {
+    /// Reads every `.tf` file of `dir`, the root module.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let mut sources = Self::default();
+        for block in blocks(dir)? {
+            match (block.identifier.as_str(), block.labels.as_slice()) {
+                ("locals", _) => {
+                    for attribute in block.body.attributes() {
+                        sources.locals.insert(attribute.key.as_str().to_owned(), SourceExpression::of(&attribute.expr));
+                    }
+                }
+                ("resource", [kind, name]) => {
+                    let mut attributes = HashMap::new();
+                    for attribute in block.body.attributes() {
+                        let key = attribute.key.as_str();
+                        attributes.insert(key.to_owned(), SourceExpression::of(&attribute.expr));
+                        if let Expression::Object(object) = &attribute.expr {
+                            for (field, value) in object {
+                                let field =
+                                    hcl::format::to_string(field).unwrap_or_default().trim_matches('"').to_owned();
+                                attributes.insert(format!("{key}.{field}"), SourceExpression::of(value));
+                            }
+                        }
+                    }
+                    sources.attributes.insert(format!("{}.{}", kind.as_str(), name.as_str()), attributes);
+                }
+                _ => {}
+            }
+        }
+        Ok(sources)
+    }
+
+    /// `local.NAME`'s expression.
+    pub fn local(&self, name: &str) -> Option<&SourceExpression> {
+        self.locals.get(name)
+    }
+
+    /// The expression of `attribute` (a path such as `environment_variables.REDIS_URL`) of the
+    /// root module's resource `address`.
+    pub fn attribute(&self, address: &str, attribute: &str) -> Option<&SourceExpression> {
+        self.attributes.get(address)?.get(attribute)
+    }
+}
+
+/// The blocks of every `.tf` file of `dir`, in file order.
+fn blocks(dir: &Path) -> Result<Vec<Block>, ConfigError> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|source| ConfigError::Read { path: dir.display().to_string(), source })?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "tf"))
+        .collect();
+    files.sort();
+    let mut blocks = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let body: Body =
+            hcl::parse(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })?;
+        blocks.extend(body.into_blocks());
+    }
+    Ok(blocks)
+}
+
 impl StaticConfig {
     pub fn resource(&self, address: &str) -> Option<&StaticResource> {
         self.resources.iter().find(|resource| resource.address == address)
@@ -259,7 +336,7 @@ impl StaticConfig {
                 (resource.address.clone(), raw(&Value::Object(expressions)))
             })
             .collect();
-        let root = ModuleConfig { resources, calls: HashMap::new() };
+        let root = ModuleConfig { resources, calls: HashMap::new(), outputs: HashMap::new() };
         Plan {
             format_version: "1.2".to_owned(),
             terraform_version: None,
@@ -270,6 +347,7 @@ impl StaticConfig {
             state: Vec::new(),
             state_source: StateSource::Changes,
             configuration: Configuration { modules: HashMap::from([(String::new(), root)]) },
+            variables: BTreeMap::new(),
         }
     }
 }
@@ -300,6 +378,7 @@ pub fn check(config: &StaticConfig, policies: &PolicyConfig) -> Vec<Violation> {
                 address: redis.address.clone(),
                 attribute: "acl".to_owned(),
                 reason: "acl conflicts with private_network in the Scaleway provider: a cluster is either public behind an allow-list or private".to_owned(),
+                path: Vec::new(),
             });
         }
         if let Some(reason) = cluster_addresses_missing(redis) {
@@ -308,6 +387,7 @@ pub fn check(config: &StaticConfig, policies: &PolicyConfig) -> Vec<Violation> {
                 address: redis.address.clone(),
                 attribute: "private_network.service_ips".to_owned(),
                 reason,
+                path: Vec::new(),
             });
         }
         let protected = redis.attributes.get("lifecycle").and_then(|lifecycle| lifecycle.pointer("/0/prevent_destroy"))
@@ -320,6 +400,7 @@ pub fn check(config: &StaticConfig, policies: &PolicyConfig) -> Vec<Violation> {
                 reason:
                     "the Redis cluster must set lifecycle { prevent_destroy = true } so that no plan can destroy it"
                         .to_owned(),
+                path: Vec::new(),
             });
         }
     }
@@ -330,6 +411,7 @@ pub fn check(config: &StaticConfig, policies: &PolicyConfig) -> Vec<Violation> {
                 address: container.address.clone(),
                 attribute: "private_network_id".to_owned(),
                 reason: "the backend is not attached to the private network, so Redis's private endpoint is out of its reach".to_owned(),
+                path: Vec::new(),
             });
         }
         let secret =
@@ -340,6 +422,7 @@ pub fn check(config: &StaticConfig, policies: &PolicyConfig) -> Vec<Violation> {
                 address: container.address.clone(),
                 attribute: "secret_environment_variables.REDIS_PASSWORD".to_owned(),
                 reason: "the backend gets no REDIS_PASSWORD secret".to_owned(),
+                path: Vec::new(),
             });
         }
     }

@@ -192,6 +192,27 @@ impl EndResource<'_, '_> {
             }
         }
     }
+
+    /// [`Self::value_at`] with sensitive values in clear, as `show -json` prints them: unknown
+    /// values are still marked.
+    pub fn clear_value_at(&self, path: &[&str]) -> Value {
+        match self {
+            Self::Changed(change) if !change.action.removes() => {
+                render_at(change.change.after.as_deref(), change.change.after_unknown.as_deref(), None, path)
+            }
+            Self::Changed(change) => render_at(change.change.before.as_deref(), None, None, path),
+            Self::Kept(resource) => render_at(resource.values.as_deref(), None, None, path),
+        }
+    }
+
+    /// The values as the plan writes them, for a search through their text.
+    pub(crate) fn raw_values(&self) -> Option<&RawValue> {
+        match self {
+            Self::Changed(change) if change.action.removes() => change.change.before.as_deref(),
+            Self::Changed(change) => change.change.after.as_deref(),
+            Self::Kept(resource) => resource.values.as_deref(),
+        }
+    }
 }
 
 /// The `configuration` section, indexed by module, for the expressions behind values that the
@@ -208,6 +229,8 @@ pub struct ModuleConfig<'a> {
     pub resources: HashMap<String, Raw<'a>>,
     /// The `expressions` of each module call (its input variables), by call name.
     pub calls: HashMap<String, Raw<'a>>,
+    /// The `expression` of each output, by name.
+    pub outputs: HashMap<String, Raw<'a>>,
 }
 
 /// A reference, followed from a module's input variable to what its caller passed in.
@@ -240,6 +263,35 @@ impl std::fmt::Display for Reference {
 const MAX_MODULE_DEPTH: usize = 32;
 
 impl Configuration<'_> {
+    /// The expression of one attribute of a resource, down `path` through nested blocks
+    /// (`["private_network", "0", "id"]`) as far as the configuration records them: a block
+    /// written as one expression answers for everything inside it.
+    pub fn expression(&self, module: Option<&str>, address: &str, path: &[&str]) -> Option<&RawValue> {
+        let module = module_path(module.unwrap_or_default());
+        let mut expression: &RawValue = self.modules.get(&module)?.resources.get(&local_address(address))?;
+        for key in path {
+            if json::child(expression, "references").is_some() || json::child(expression, "constant_value").is_some() {
+                break;
+            }
+            match json::child(expression, key) {
+                Some(child) => expression = child,
+                None => return None,
+            }
+        }
+        Some(expression)
+    }
+
+    /// The expression a module call passes for one of its inputs.
+    pub fn input(&self, module: &str, call: &str, variable: &str) -> Option<&RawValue> {
+        json::child(self.modules.get(&module_path(module))?.calls.get(call)?, variable)
+    }
+
+    /// The expression of a module's output.
+    pub fn output(&self, module: &str, name: &str) -> Option<&RawValue> {
+        let expression = self.modules.get(&module_path(module))?.outputs.get(name)?;
+        Some(json::child(expression, "expression").unwrap_or(expression))
+    }
+
     /// The references of one attribute of a resource, with module inputs followed to their
     /// callers.
     pub fn references(&self, module: Option<&str>, address: &str, attribute: &str) -> Vec<Reference> {
@@ -289,7 +341,7 @@ impl Configuration<'_> {
 }
 
 /// `module.app[0].module.db["x"]` as `module.app.module.db`: configuration has no instances.
-fn module_path(module: &str) -> String {
+pub(crate) fn module_path(module: &str) -> String {
     let mut path = String::with_capacity(module.len());
     let mut depth = 0_usize;
     for c in module.chars() {
@@ -304,11 +356,34 @@ fn module_path(module: &str) -> String {
 }
 
 /// A resource's address within its module, without instance keys: `scaleway_container.backend`.
-fn local_address(address: &str) -> String {
+pub(crate) fn local_address(address: &str) -> String {
     let path = module_path(address);
     let parts: Vec<&str> = path.split('.').collect();
     // The last two parts are the type and the name (data sources have a third: `data`).
     parts[parts.len().saturating_sub(2)..].join(".")
+}
+
+/// The references an expression (`{"references": [...]}`) records, nested ones included.
+pub fn references_in(expression: &RawValue) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![expression];
+    while let Some(expression) = pending.pop() {
+        if let Some(references) = json::child(expression, "references").and_then(json::items) {
+            found.extend(
+                references.into_iter().filter_map(|reference| serde_json::from_str::<String>(reference.get()).ok()),
+            );
+        } else if let Some(members) = json::members(expression) {
+            pending.extend(members.into_values());
+        } else if let Some(items) = json::items(expression) {
+            pending.extend(items);
+        }
+    }
+    found
+}
+
+/// The constant an expression records (`{"constant_value": ...}`), if it is one.
+pub fn constant_in(expression: &RawValue) -> Option<Value> {
+    json::child(expression, "constant_value").map(json::to_value)
 }
 
 fn references_of(expressions: &RawValue, attribute: &str) -> Vec<String> {
@@ -333,6 +408,8 @@ pub struct Plan<'a> {
     pub state: Vec<StateResource<'a>>,
     pub state_source: StateSource,
     pub configuration: Configuration<'a>,
+    /// The root module's variables, by name, as the plan was made with them.
+    pub variables: BTreeMap<String, Value>,
 }
 
 impl<'a> Plan<'a> {
@@ -402,6 +479,7 @@ impl<'a> Plan<'a> {
             state,
             state_source,
             configuration: document.configuration.map(configuration).transpose()?.unwrap_or_default(),
+            variables: document.variables.map(variables).unwrap_or_default(),
         })
     }
 
@@ -410,19 +488,51 @@ impl<'a> Plan<'a> {
         self.changes.iter().filter(move |change| change.kind == kind)
     }
 
-    /// Every resource the plan leaves behind: deleted and forgotten ones are not in it.
+    /// Every resource the plan leaves behind: deleted and forgotten ones are not in it. A
+    /// resource that `resource_changes` keeps but the end state leaves out is in it, read from
+    /// its change, as Terraform would apply it (see [`Self::inconsistencies`]).
     pub fn end_state(&self) -> Vec<EndResource<'_, 'a>> {
         let by_address: HashMap<&str, &ResourceChange<'a>> =
             self.changes.iter().map(|change| (change.address.as_str(), change)).collect();
         if self.state_source == StateSource::Changes {
             return self.changes.iter().filter(|change| !change.action.removes()).map(EndResource::Changed).collect();
         }
-        self.state
+        let mut end: Vec<EndResource<'_, 'a>> = self
+            .state
             .iter()
             .filter_map(|resource| match by_address.get(resource.address.as_str()) {
                 Some(change) if change.action.removes() => None,
                 Some(change) => Some(EndResource::Changed(change)),
                 None => Some(EndResource::Kept(resource)),
+            })
+            .collect();
+        end.extend(self.left_out().map(EndResource::Changed));
+        end
+    }
+
+    /// Changes that keep a resource the end state (`planned_values`) does not hold.
+    fn left_out(&self) -> impl Iterator<Item = &ResourceChange<'a>> {
+        let listed: std::collections::HashSet<&str> = if self.state_source == StateSource::PlannedValues {
+            self.state.iter().map(|resource| resource.address.as_str()).collect()
+        } else {
+            std::collections::HashSet::new()
+        };
+        let judged = self.state_source == StateSource::PlannedValues;
+        self.changes
+            .iter()
+            .filter(move |change| judged && !change.action.removes() && !listed.contains(change.address.as_str()))
+    }
+
+    /// What makes the plan inconsistent: resources its changes keep and its `planned_values`
+    /// leave out, as hand-edited plans and generators that fill only `resource_changes` do.
+    pub fn inconsistencies(&self) -> Vec<String> {
+        self.left_out()
+            .map(|change| {
+                format!(
+                    "the plan is inconsistent: {} is in resource_changes ({}) but not in planned_values; it is judged from its change's after, as Terraform would apply it",
+                    change.address,
+                    change.action.label()
+                )
             })
             .collect()
     }
@@ -448,6 +558,8 @@ struct RawDocument<'a> {
     prior_state: Option<&'a RawValue>,
     #[serde(borrow)]
     configuration: Option<&'a RawValue>,
+    #[serde(borrow)]
+    variables: Option<&'a RawValue>,
     #[serde(borrow)]
     errored: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -529,6 +641,8 @@ struct RawConfigModule<'a> {
     resources: Vec<RawConfigResource<'a>>,
     #[serde(default, borrow)]
     module_calls: BTreeMap<String, RawModuleCall<'a>>,
+    #[serde(default, borrow)]
+    outputs: BTreeMap<String, &'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -660,6 +774,9 @@ fn configuration(raw: &RawValue) -> Result<Configuration<'_>, PlanError> {
                 config.resources.insert(resource.address, Cow::Borrowed(expressions));
             }
         }
+        for (name, output) in module.outputs {
+            config.outputs.insert(name, Cow::Borrowed(output));
+        }
         for (name, call) in module.module_calls {
             if let Some(expressions) = call.expressions {
                 config.calls.insert(name.clone(), Cow::Borrowed(expressions));
@@ -673,6 +790,15 @@ fn configuration(raw: &RawValue) -> Result<Configuration<'_>, PlanError> {
         modules.insert(path, config);
     }
     Ok(Configuration { modules })
+}
+
+/// `{"name": {"value": ...}}`: each variable's value.
+fn variables(raw: &RawValue) -> BTreeMap<String, Value> {
+    json::members(raw)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, variable)| Some((name, json::to_value(json::child(variable, "value")?))))
+        .collect()
 }
 
 /// One attribute path of a value, rendered with Terraform's parallel `*_unknown` and

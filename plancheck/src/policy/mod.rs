@@ -7,6 +7,9 @@
 //! ordinary in-place update.
 
 mod backend;
+pub mod doors;
+mod flow;
+mod network;
 mod ranges;
 
 use std::collections::BTreeSet;
@@ -19,7 +22,10 @@ use serde_json::Value;
 pub use ranges::PublicReach;
 
 use crate::UNKNOWN;
-use crate::plan::{Action, EndResource, Plan, ResourceChange, StateSource};
+use crate::config::Sources;
+use crate::plan::{Action, EndResource, Plan, ResourceChange, StateSource, references_in};
+use flow::Flow;
+use network::Network;
 
 pub const VPC: &str = "scaleway_vpc";
 pub(crate) const PRIVATE_NETWORK: &str = "scaleway_vpc_private_network";
@@ -54,6 +60,8 @@ pub struct PolicyConfig {
     pub allow_destroy: BTreeSet<String>,
     /// The private network's prefix length (22: 1024 addresses).
     pub subnet_prefix: u8,
+    /// The Terraform sources, for the locals a plan does not carry.
+    pub sources: Option<Sources>,
 }
 
 impl Default for PolicyConfig {
@@ -62,6 +70,7 @@ impl Default for PolicyConfig {
             stateful_types: STATEFUL_TYPES.iter().map(|t| (*t).to_owned()).collect(),
             allow_destroy: BTreeSet::new(),
             subnet_prefix: 22,
+            sources: None,
         }
     }
 }
@@ -72,6 +81,10 @@ pub struct Violation {
     pub address: String,
     pub attribute: String,
     pub reason: String,
+    /// For a path from the internet to Redis, its hops: `internet`, the door, what it forwards
+    /// to, and Redis.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
 }
 
 impl std::fmt::Display for Violation {
@@ -81,7 +94,13 @@ impl std::fmt::Display for Violation {
 }
 
 fn violation(policy: &'static str, address: &str, attribute: &str, reason: impl Into<String>) -> Violation {
-    Violation { policy, address: address.to_owned(), attribute: attribute.to_owned(), reason: reason.into() }
+    Violation {
+        policy,
+        address: address.to_owned(),
+        attribute: attribute.to_owned(),
+        reason: reason.into(),
+        path: Vec::new(),
+    }
 }
 
 /// What the policies found: violations fail the plan; notes only inform.
@@ -95,15 +114,23 @@ pub struct Findings {
 pub(crate) const WHOLE_PLAN: &str = "(plan)";
 
 /// The policies, by name, with what each one guards.
-pub(crate) const POLICIES: [(&str, &str); 10] = [
+pub(crate) const POLICIES: [(&str, &str); 12] = [
     ("plan-applyable", "terraform saved the plan without errors, can apply it, and deferred nothing"),
     ("private-network-present", "the plan leaves a VPC and a private network, and never destroys or forgets them"),
     ("redis-in-place", "the Redis cluster is updated in place, never deleted, replaced or forgotten"),
     ("redis-private-only", "every Redis cluster the plan leaves is on a private network, with no allow-list"),
     ("no-public-acl", "no allow-list, on its own or with the others, opens Redis to a large part of the internet"),
+    (
+        "no-door-to-redis",
+        "nothing takes traffic from the internet to Redis: no PAT rule, load balancer backend or public endpoint of its own, and no unmodeled resource holding its address",
+    ),
     ("no-stateful-destroy", "no other stateful resource is destroyed or replaced unless allowed"),
     ("redis-url-private", "REDIS_URL points at Redis's private endpoint"),
     ("redis-password-secret", "the Redis password is a secret, never part of REDIS_URL"),
+    (
+        "backend-reaches-redis",
+        "the backend shares a private network with Redis and has a REDIS_URL it accepts, so the migration is no outage",
+    ),
     (
         "redis-mode-matches",
         "the backend's REDIS_MODE is the Redis cluster's shape: cluster from three nodes, standalone below",
@@ -113,13 +140,16 @@ pub(crate) const POLICIES: [(&str, &str); 10] = [
 
 pub fn check(plan: &Plan<'_>, config: &PolicyConfig) -> Findings {
     let end = plan.end_state();
+    let network = Network::of(&end);
+    let flow = Flow::new(plan, &end, config.sources.as_ref());
     let mut violations = Vec::new();
     violations.extend(plan_applyable(plan));
     violations.extend(network_present(plan, &end));
     violations.extend(redis_in_place(plan, config));
-    violations.extend(redis_private_only(&end));
+    violations.extend(redis_private_only(plan, &end));
+    violations.extend(doors::doors(plan, &end, &network, &flow));
     violations.extend(no_stateful_destroy(plan, config));
-    violations.extend(backend::redis_url(plan, &end));
+    violations.extend(backend::redis_url(&end, &network, &flow));
     violations.extend(backend::redis_mode(&end));
     violations.extend(private_subnet(&end, config));
     violations.sort();
@@ -142,6 +172,7 @@ fn notes(plan: &Plan<'_>) -> Vec<String> {
     if plan.state_source == StateSource::PriorState {
         notes.push("a refresh-only plan: the end state judged is the refreshed prior_state".to_owned());
     }
+    notes.extend(plan.inconsistencies());
     notes
 }
 
@@ -241,8 +272,9 @@ fn redis_in_place(plan: &Plan<'_>, config: &PolicyConfig) -> Vec<Violation> {
 }
 
 /// Every Redis cluster the plan leaves: on a private network, with no allow-list, and above all
-/// with no allow-list that opens it to the internet.
-fn redis_private_only(end: &[EndResource<'_, '_>]) -> Vec<Violation> {
+/// with no allow-list that opens it to the internet. An allow-list known only after apply cannot
+/// be verified.
+fn redis_private_only(plan: &Plan<'_>, end: &[EndResource<'_, '_>]) -> Vec<Violation> {
     let mut violations = Vec::new();
     for redis in end.iter().filter(|resource| resource.kind() == REDIS) {
         let address = redis.address();
@@ -260,7 +292,28 @@ fn redis_private_only(end: &[EndResource<'_, '_>]) -> Vec<Violation> {
                 "the cluster is left with no private network: Redis would answer on its public endpoint only",
             ));
         }
-        let acl: Vec<String> = match redis.value_at(&["acl"]) {
+        let acl = redis.value_at(&["acl"]);
+        let unknown = acl.as_str() == Some(UNKNOWN)
+            || acl.as_array().is_some_and(|rules| {
+                rules.iter().any(|rule| rule.as_str() == Some(UNKNOWN) || rule["ip"].as_str() == Some(UNKNOWN))
+            });
+        if unknown {
+            let references =
+                plan.configuration.expression(redis.module(), address, &["acl"]).map(references_in).unwrap_or_default();
+            let from = if references.is_empty() {
+                "the configuration shows no reference for it".to_owned()
+            } else {
+                format!("it comes from {}", references.join(", "))
+            };
+            violations.push(violation(
+                "redis-private-only",
+                address,
+                "acl",
+                format!("the allow-list is known only after apply, so it cannot be verified: it may open Redis to anyone ({from})"),
+            ));
+            continue;
+        }
+        let acl: Vec<String> = match acl {
             Value::Array(rules) => rules.iter().map(|rule| rule["ip"].as_str().unwrap_or(UNKNOWN).to_owned()).collect(),
             _ => Vec::new(),
         };

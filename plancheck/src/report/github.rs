@@ -11,7 +11,10 @@ pub fn github(report: &Report, sources: &SourceIndex) -> String {
         let location = sources.find(&violation.address);
         let file = location.map_or_else(|| report.plan.clone(), |l| l.file.clone());
         let line = location.map_or(1, |l| l.line);
-        let message = format!("{} ({}): {}", violation.address, violation.attribute, violation.reason);
+        let mut message = format!("{} ({}): {}", violation.address, violation.attribute, violation.reason);
+        if !violation.path.is_empty() {
+            let _ = write!(message, "\npath: {}", violation.path.join(" → "));
+        }
         let _ = writeln!(
             out,
             "::error file={},line={line},title={}::{}",

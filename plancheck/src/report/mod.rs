@@ -97,6 +97,9 @@ impl Report {
         let _ = writeln!(out, "policies: {} checked, {} violated", POLICIES.len(), self.violations.len());
         for violation in &self.violations {
             let _ = writeln!(out, "  x {violation}");
+            if !violation.path.is_empty() {
+                let _ = writeln!(out, "      path: {}", violation.path.join(" → "));
+            }
         }
         match (&self.snapshot_matches, &self.snapshot_diff) {
             (Some(true), _) => out.push_str("snapshot: matches the expected one\n"),

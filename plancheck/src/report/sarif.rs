@@ -1,6 +1,8 @@
 //! SARIF 2.1.0, as GitHub code scanning reads it: one rule per policy, one result per violation,
 //! located on the resource's block when the sources are known, else on the plan file.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use super::{Report, SourceIndex};
@@ -67,6 +69,31 @@ struct SarifResult<'a> {
     level: &'static str,
     message: Message,
     locations: [SarifLocation<'a>; 1],
+    /// A path from the internet to Redis, hop by hop, as SARIF shows a flow.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    code_flows: Vec<CodeFlow>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CodeFlow {
+    message: Message,
+    thread_flows: [ThreadFlow; 1],
+}
+
+#[derive(Serialize)]
+struct ThreadFlow {
+    locations: Vec<ThreadFlowLocation>,
+}
+
+#[derive(Serialize)]
+struct ThreadFlowLocation {
+    location: HopLocation,
+}
+
+#[derive(Serialize)]
+struct HopLocation {
+    message: Message,
 }
 
 #[derive(Serialize)]
@@ -101,6 +128,29 @@ struct LogicalLocation<'a> {
     kind: &'static str,
 }
 
+fn message(violation: &crate::Violation) -> String {
+    let mut text = format!("{} ({}): {}", violation.address, violation.attribute, violation.reason);
+    if !violation.path.is_empty() {
+        let _ = write!(text, " Path: {}.", violation.path.join(" → "));
+    }
+    text
+}
+
+fn flows(violation: &crate::Violation) -> Vec<CodeFlow> {
+    if violation.path.is_empty() {
+        return Vec::new();
+    }
+    let locations = violation
+        .path
+        .iter()
+        .map(|hop| ThreadFlowLocation { location: HopLocation { message: Message { text: hop.clone() } } })
+        .collect();
+    vec![CodeFlow {
+        message: Message { text: "from the internet to Redis".to_owned() },
+        thread_flows: [ThreadFlow { locations }],
+    }]
+}
+
 pub fn sarif(report: &Report, sources: &SourceIndex) -> String {
     let rules: Vec<(&str, &str)> = POLICIES.iter().chain(STATIC_RULES.iter()).copied().collect();
     let results = report
@@ -112,9 +162,7 @@ pub fn sarif(report: &Report, sources: &SourceIndex) -> String {
                 rule_id: violation.policy,
                 rule_index: rules.iter().position(|(id, _)| *id == violation.policy).unwrap_or_default(),
                 level: "error",
-                message: Message {
-                    text: format!("{} ({}): {}", violation.address, violation.attribute, violation.reason),
-                },
+                message: Message { text: message(violation) },
                 locations: [SarifLocation {
                     physical_location: PhysicalLocation {
                         artifact_location: ArtifactLocation {
@@ -124,6 +172,7 @@ pub fn sarif(report: &Report, sources: &SourceIndex) -> String {
                     },
                     logical_locations: [LogicalLocation { fully_qualified_name: &violation.address, kind: "resource" }],
                 }],
+                code_flows: flows(violation),
             }
         })
         .collect();

@@ -2,6 +2,7 @@
 //! JSON from the local terraform binary, and the command line. No Docker, no credentials.
 
 mod cli;
+mod reach;
 mod shapes;
 mod terraform;
 
