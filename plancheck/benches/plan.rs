@@ -32,9 +32,9 @@ fn environment(url: &str) -> String {
 
 fn plan() -> String {
     let base = r#""format_version": "1.2", "terraform_version": "1.11.4", "applyable": true, "complete": true, "errored": false"#;
-    let redis = r#"{"address": "scaleway_redis_cluster.main", "mode": "managed", "type": "scaleway_redis_cluster", "name": "main", "change": {"actions": ["no-op"], "before": {"private_network": [{"service_ips": ["172.16.0.10/22"]}], "acl": []}, "after": {"private_network": [{"service_ips": ["172.16.0.10/22"]}], "acl": []}, "after_unknown": {}, "before_sensitive": {}, "after_sensitive": {}}}"#;
+    let redis = r#"{"address": "scaleway_redis_cluster.main", "mode": "managed", "type": "scaleway_redis_cluster", "name": "main", "change": {"actions": ["no-op"], "before": {"private_network": [{"id": "fr-par/pn-1", "service_ips": ["172.16.0.10/22"]}], "acl": []}, "after": {"private_network": [{"id": "fr-par/pn-1", "service_ips": ["172.16.0.10/22"]}], "acl": []}, "after_unknown": {}, "before_sensitive": {}, "after_sensitive": {}}}"#;
     let vpc = r#"{"address": "scaleway_vpc.main", "mode": "managed", "type": "scaleway_vpc", "name": "main", "change": {"actions": ["no-op"], "before": {}, "after": {}, "after_unknown": {}}}"#;
-    let network = r#"{"address": "scaleway_vpc_private_network.main", "mode": "managed", "type": "scaleway_vpc_private_network", "name": "main", "change": {"actions": ["no-op"], "before": {"ipv4_subnet": [{"subnet": "172.16.0.0/22"}]}, "after": {"ipv4_subnet": [{"subnet": "172.16.0.0/22"}]}, "after_unknown": {}}}"#;
+    let network = r#"{"address": "scaleway_vpc_private_network.main", "mode": "managed", "type": "scaleway_vpc_private_network", "name": "main", "change": {"actions": ["no-op"], "before": {"id": "fr-par/pn-1", "ipv4_subnet": [{"subnet": "172.16.0.0/22"}]}, "after": {"id": "fr-par/pn-1", "ipv4_subnet": [{"subnet": "172.16.0.0/22"}]}, "after_unknown": {}}}"#;
     let mut changes = vec![redis.to_owned(), vpc.to_owned(), network.to_owned()];
     let mut planned = Vec::new();
     let mut configured = Vec::new();
@@ -42,16 +42,16 @@ fn plan() -> String {
     for index in 0..CONTAINERS {
         let address = format!("scaleway_container.backend_{index}");
         changes.push(format!(
-            r#"{{"address": "{address}", "mode": "managed", "type": "scaleway_container", "name": "backend_{index}", "change": {{"actions": ["update"], "before": {{"memory_limit": 512, "environment_variables": {before}}}, "after": {{"memory_limit": 512, "environment_variables": {after}}}, "after_unknown": {{"environment_variables": {{"REDIS_URL": true}}}}, "before_sensitive": {{}}, "after_sensitive": {{}}}}}}"#
+            r#"{{"address": "{address}", "mode": "managed", "type": "scaleway_container", "name": "backend_{index}", "change": {{"actions": ["update"], "before": {{"memory_limit": 512, "private_network_id": null, "environment_variables": {before}}}, "after": {{"memory_limit": 512, "private_network_id": "fr-par/pn-1", "environment_variables": {after}}}, "after_unknown": {{"environment_variables": {{"REDIS_URL": true}}}}, "before_sensitive": {{}}, "after_sensitive": {{}}}}}}"#
         ));
         planned.push(format!(
-            r#"{{"address": "{address}", "mode": "managed", "type": "scaleway_container", "name": "backend_{index}", "values": {{"memory_limit": 512, "environment_variables": {after}}}, "sensitive_values": {{}}}}"#
+            r#"{{"address": "{address}", "mode": "managed", "type": "scaleway_container", "name": "backend_{index}", "values": {{"memory_limit": 512, "private_network_id": "fr-par/pn-1", "environment_variables": {after}}}, "sensitive_values": {{}}}}"#
         ));
         configured.push(format!(
-            r#"{{"address": "{address}", "mode": "managed", "type": "scaleway_container", "name": "backend_{index}", "expressions": {{"environment_variables": {{"references": ["scaleway_redis_cluster.main.private_ips", "scaleway_redis_cluster.main"]}}}}}}"#
+            r#"{{"address": "{address}", "mode": "managed", "type": "scaleway_container", "name": "backend_{index}", "expressions": {{"environment_variables": {{"references": ["scaleway_redis_cluster.main.private_ip", "scaleway_redis_cluster.main"]}}}}}}"#
         ));
     }
-    let planned_other = r#"{"address": "scaleway_redis_cluster.main", "mode": "managed", "type": "scaleway_redis_cluster", "name": "main", "values": {"private_network": [{"service_ips": ["172.16.0.10/22"]}], "acl": []}}, {"address": "scaleway_vpc.main", "mode": "managed", "type": "scaleway_vpc", "name": "main", "values": {}}, {"address": "scaleway_vpc_private_network.main", "mode": "managed", "type": "scaleway_vpc_private_network", "name": "main", "values": {"ipv4_subnet": [{"subnet": "172.16.0.0/22"}]}}"#;
+    let planned_other = r#"{"address": "scaleway_redis_cluster.main", "mode": "managed", "type": "scaleway_redis_cluster", "name": "main", "values": {"private_network": [{"id": "fr-par/pn-1", "service_ips": ["172.16.0.10/22"]}], "acl": []}}, {"address": "scaleway_vpc.main", "mode": "managed", "type": "scaleway_vpc", "name": "main", "values": {}}, {"address": "scaleway_vpc_private_network.main", "mode": "managed", "type": "scaleway_vpc_private_network", "name": "main", "values": {"id": "fr-par/pn-1", "ipv4_subnet": [{"subnet": "172.16.0.0/22"}]}}"#;
     format!(
         r#"{{{base}, "planned_values": {{"root_module": {{"resources": [{planned_other}, {}]}}}}, "resource_changes": [{}], "configuration": {{"root_module": {{"resources": [{}]}}}}}}"#,
         planned.join(", "),

@@ -307,3 +307,55 @@ fn text_is_the_default_format_and_can_be_named() {
     assert_eq!(named.status.code(), Some(0), "{}", String::from_utf8_lossy(&named.stderr));
     assert_eq!(default.stdout, named.stdout);
 }
+
+#[test]
+fn a_door_to_redis_shows_its_path_from_the_internet_in_every_format() {
+    let plan = fixture_arg("synthetic-pat-rule-to-redis.json");
+    let hops = [
+        "internet",
+        "scaleway_vpc_public_gateway.gw (51.15.20.30:16379)",
+        "scaleway_vpc_public_gateway_pat_rule.redis",
+        "172.16.0.10:6379",
+        "scaleway_redis_cluster.main",
+    ];
+    let path = hops.join(" → ");
+    let run = |format: &str| {
+        let output = plancheck(&[&plan, "--format", format]);
+        assert_eq!(output.status.code(), Some(1), "--format {format}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+
+    assert!(run("text").contains(&format!("path: {path}")), "text");
+    assert!(run("github").contains(&format!("%0Apath: {path}")), "github: one annotation, the path on its own line");
+
+    let json: Value = serde_json::from_str(&run("json")).unwrap();
+    let door = json["violations"].as_array().unwrap().iter().find(|v| v["policy"] == "no-door-to-redis").unwrap();
+    assert_eq!(door["path"], serde_json::json!(hops));
+
+    let sarif: Value = serde_json::from_str(&run("sarif")).unwrap();
+    let result = &sarif["runs"][0]["results"][0];
+    assert!(result["message"]["text"].as_str().unwrap().contains(&path), "{result}");
+    let flow: Vec<&str> = result["codeFlows"][0]["threadFlows"][0]["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hop| hop["location"]["message"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(flow, hops, "SARIF's code flow walks the path hop by hop");
+}
+
+#[test]
+fn the_readme_lists_every_modeled_type_and_every_policy() {
+    let readme = std::fs::read_to_string(crate::crate_dir().join("README.md")).unwrap();
+    let rows: Vec<&str> = readme.lines().filter(|line| line.starts_with("| `")).collect();
+    let listed = |name: &str| rows.iter().any(|row| row.starts_with(&format!("| `{name}` |")));
+    for door in plancheck::policy::doors::DOORS {
+        assert!(listed(door.kind), "plancheck/README.md's table of doors lacks {}", door.kind);
+    }
+    let output = plancheck(&[&fixture_arg("synthetic-migration.json"), "--format", "sarif"]);
+    let sarif: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let policies = sarif["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    for id in policies.iter().filter_map(|rule| rule["id"].as_str()).filter(|id| *id != "provider-schema") {
+        assert!(listed(id), "plancheck/README.md's table of policies lacks {id}");
+    }
+}

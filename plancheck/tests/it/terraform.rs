@@ -327,3 +327,69 @@ fn plancheck_compares_with_an_expected_snapshot_and_shows_a_readable_diff() {
     assert!(text.contains("-        \"REDIS_URL\": \"redis://gift_genie@172.16.0.10:6379/0\""), "{text}");
     assert!(text.contains("+        \"REDIS_URL\": \"redis://gift_genie@51.159.10.20:6379/0\""), "{text}");
 }
+
+/// The shapes the data flow reads, from terraform itself: a variable's value, a resource's
+/// references (a conditional lists every branch's), a module call's inputs, a module's output,
+/// and a local, which the plan names but never defines.
+#[test]
+fn real_terraform_plans_record_the_references_plancheck_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    std::fs::write(
+        dir.path().join("app/main.tf"),
+        "variable \"url\" {\n  type = string\n}\n\
+         resource \"terraform_data\" \"container\" {\n  input = { REDIS_URL = var.url }\n}\n\
+         output \"url\" {\n  value = terraform_data.container.output\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("main.tf"),
+        "variable \"public\" {\n  type    = bool\n  default = false\n}\n\
+         locals {\n  host = \"172.16.0.10\"\n}\n\
+         resource \"terraform_data\" \"redis\" {\n  input = \"172.16.0.10\"\n}\n\
+         resource \"terraform_data\" \"proxy\" {\n  input = \"51.15.0.1\"\n}\n\
+         resource \"terraform_data\" \"backend\" {\n  input = var.public ? terraform_data.proxy.output : local.host\n}\n\
+         module \"app\" {\n  source = \"./app\"\n  url    = \"redis://${terraform_data.redis.output}:6379\"\n}\n\
+         resource \"terraform_data\" \"reader\" {\n  input = module.app.url\n}\n",
+    )
+    .unwrap();
+    run_terraform(dir.path(), &["init", "-input=false", "-no-color"]);
+    run_terraform(dir.path(), &["plan", "-input=false", "-no-color", "-out=plan.bin"]);
+    let json = String::from_utf8(run_terraform(dir.path(), &["show", "-json", "plan.bin"]).stdout).unwrap();
+    let plan = Plan::parse(&json).expect("terraform's own plan is readable");
+    let references = |expression: Option<&serde_json::value::RawValue>| {
+        let mut found = plancheck::plan::references_in(expression.expect("the expression is recorded"));
+        found.sort();
+        found
+    };
+
+    assert_eq!(plan.variables["public"], serde_json::json!(false), "a variable is read as its value");
+    assert_eq!(
+        references(plan.configuration.expression(None, "terraform_data.backend", &["input"])),
+        ["local.host", "terraform_data.proxy", "terraform_data.proxy.output", "var.public"],
+        "a conditional lists every branch's references, and a local by name only"
+    );
+    assert_eq!(
+        references(plan.configuration.input("", "app", "url")),
+        ["terraform_data.redis", "terraform_data.redis.output"],
+        "a module input records the caller's references"
+    );
+    assert_eq!(
+        references(plan.configuration.expression(
+            Some("module.app"),
+            "module.app.terraform_data.container",
+            &["input"]
+        )),
+        ["var.url"]
+    );
+    assert_eq!(
+        references(plan.configuration.output("module.app", "url")),
+        ["terraform_data.container", "terraform_data.container.output"],
+        "a module output records its expression"
+    );
+    assert_eq!(
+        references(plan.configuration.expression(None, "terraform_data.reader", &["input"])),
+        ["module.app", "module.app.url"]
+    );
+    assert!(!json.contains("\"locals\""), "the plan carries no locals: --source-dir supplies them");
+}
