@@ -346,7 +346,7 @@ fn a_door_to_redis_shows_its_path_from_the_internet_in_every_format() {
 
 #[test]
 fn the_readme_lists_every_modeled_type_and_every_policy() {
-    let readme = std::fs::read_to_string(crate::crate_dir().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(crate_dir().join("README.md")).unwrap();
     let rows: Vec<&str> = readme.lines().filter(|line| line.starts_with("| `")).collect();
     let listed = |name: &str| rows.iter().any(|row| row.starts_with(&format!("| `{name}` |")));
     for door in plancheck::policy::doors::DOORS {
