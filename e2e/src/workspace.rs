@@ -113,6 +113,7 @@ mod tests {
                 "plancheck",
                 "process-metrics",
                 "settings",
+                "sim",
                 "testcontainers-toxiproxy",
                 "testkit"
             ]
