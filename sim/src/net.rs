@@ -166,6 +166,11 @@ impl Net {
     }
 
     /// The most connections the backend ever had open to each host at once.
+    /// How many connections the backend has made so far.
+    pub fn connections_made(&self) -> u64 {
+        self.lock().next_connection
+    }
+
     pub fn most_client_streams(&self) -> BTreeMap<String, usize> {
         self.lock().most_client_streams.clone()
     }

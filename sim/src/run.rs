@@ -162,6 +162,7 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
         arrivals: &arrivals,
         refusing: &redis.refusing(),
         most_connections: &net.most_client_streams(),
+        connections_made: net.connections_made(),
         history: &history,
         in_use_at_rest,
         cuts: &observed.cuts(),
