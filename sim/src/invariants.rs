@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::observed::{Ending, Kind, Request};
 use crate::redis::Arrival;
 use crate::redis::commands::{first_key, is_not_idempotent};
-use crate::scenario::{Fault, Scenario, Scheduled, Topology};
+use crate::scenario::{CLUSTER_NODES, Fault, Scenario, Scheduled, Topology};
 
 /// An invariant that a run broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +57,23 @@ pub(crate) struct Facts<'a> {
     pub history: &'a [Op],
     /// The pool's connections in use once every request has ended, as `/metrics` shows them.
     pub in_use_at_rest: Option<f64>,
+    /// The pool at rest, as `/metrics` shows it and as the network sees it.
+    pub pool_at_rest: PoolAtRest,
     /// When the request timeout cut a request short, as the backend logs it.
     pub cuts: &'a [Instant],
     /// The breaker's own violations, seen as they happened.
     pub seen: Vec<Violation>,
+}
+
+/// The pool once no request runs: what `/metrics` says it holds, and what is open.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolAtRest {
+    /// `gift_genie_redis_pool_connections`.
+    pub shown: Option<f64>,
+    /// The backend's connections open to Redis, counted by the network.
+    pub open: usize,
+    /// Whether every breaker is closed: an open one's probe holds a connection of its own.
+    pub breaker_closed: bool,
 }
 
 /// What the invariants found: violations, and anomalies that the faults explain.
@@ -82,6 +95,7 @@ impl Facts<'_> {
         self.connections_within_the_pool(&mut violations);
         self.connections_returned(&mut violations);
         self.connections_reused(&mut violations);
+        self.pool_metrics_truthful(&mut violations);
         self.non_idempotent_commands_once(&mut violations);
         self.breaker_fails_fast(&mut violations);
         self.recovery_after_heal(&mut violations);
@@ -182,6 +196,36 @@ impl Facts<'_> {
                     "the backend made {} connections for {requests} requests; a pool of {pool} reusing them makes at most {most}",
                     self.connections_made
                 ),
+            ));
+        }
+    }
+
+    /// `/metrics` counts the pool's connections as the network sees them, once no request runs:
+    /// one connection each outside a cluster, one to each node inside one (redis-rs may be
+    /// between two connections to a node, so there it is at most that).
+    fn pool_metrics_truthful(&self, violations: &mut Vec<Violation>) {
+        let PoolAtRest { shown, open, breaker_closed } = self.pool_at_rest;
+        let Some(shown) = shown else {
+            violations.push(Violation::new(
+                "pool-metrics-truthful",
+                self.scenario.duration(),
+                "/metrics did not show the pool's connections".to_owned(),
+            ));
+            return;
+        };
+        // A gauge of connections is a small whole number: the cast loses nothing.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let shown = shown.max(0.0) as usize;
+        let truthful = match self.scenario.topology {
+            Topology::Cluster => open <= shown * CLUSTER_NODES && (open == 0 || shown > 0),
+            Topology::Standalone | Topology::Pair if breaker_closed => open == shown,
+            Topology::Standalone | Topology::Pair => open == shown || open == shown + 1,
+        };
+        if !truthful {
+            violations.push(Violation::new(
+                "pool-metrics-truthful",
+                self.scenario.duration(),
+                format!("/metrics said the pool holds {shown} connections while the backend had {open} open to Redis"),
             ));
         }
     }

@@ -171,6 +171,11 @@ impl Net {
         self.lock().next_connection
     }
 
+    /// The backend's connections open now, to every host.
+    pub fn client_streams_open(&self) -> usize {
+        self.lock().client_streams.values().sum()
+    }
+
     pub fn most_client_streams(&self) -> BTreeMap<String, usize> {
         self.lock().most_client_streams.clone()
     }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::backend::{self, Backend};
 use crate::faults::Faults;
-use crate::invariants::{Facts, Violation};
+use crate::invariants::{Facts, PoolAtRest, Violation};
 use crate::net::Net;
 use crate::observed::{Observed, Request};
 use crate::redis::{Redis, Shape};
@@ -70,6 +70,8 @@ impl Outcome {
 
 /// The pool's connections handed out, as `/metrics` shows them.
 const POOL_IN_USE: &str = "gift_genie_redis_pool_in_use";
+/// The pool's connections, as `/metrics` shows them.
+const POOL_CONNECTIONS: &str = "gift_genie_redis_pool_connections";
 
 /// The fewest connections `/metrics` shows checked out of the pool, read every few
 /// milliseconds once no request runs, for as long as a breaker's probe (which, in a cluster,
@@ -151,6 +153,11 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
     let workload = Workload::new(router, settings.http.request_timeout, &observed, &trace, seed);
     workload.run(started + scenario.duration(), &bursts).await;
     let in_use_at_rest = least_in_use(&workload, &settings).await;
+    let pool_at_rest = PoolAtRest {
+        shown: workload.metric(POOL_CONNECTIONS).await,
+        open: net.client_streams_open(),
+        breaker_closed: observed.breaker_closed(),
+    };
     let history = workload.finish(&redis);
     let requests: Vec<Request> = observed.requests();
     let arrivals = redis.arrivals();
@@ -165,6 +172,7 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
         connections_made: net.connections_made(),
         history: &history,
         in_use_at_rest,
+        pool_at_rest,
         cuts: &observed.cuts(),
         seen: observed.violations(),
     }
