@@ -92,6 +92,8 @@ struct State {
     /// The backend's open connections to each host now, and the most there ever were.
     client_streams: BTreeMap<String, usize>,
     most_client_streams: BTreeMap<String, usize>,
+    /// Each of the backend's connections: its host, when it opened, and when it closed.
+    lifetimes: BTreeMap<u64, (String, Instant, Option<Instant>)>,
     /// Draws which packets a lossy link loses.
     rng: StdRng,
     write_observer: Option<WriteObserver>,
@@ -114,6 +116,7 @@ impl Net {
             next_connection: 0,
             client_streams: BTreeMap::new(),
             most_client_streams: BTreeMap::new(),
+            lifetimes: BTreeMap::new(),
             rng: StdRng::seed_from_u64(seed),
             write_observer: None,
         };
@@ -178,6 +181,37 @@ impl Net {
 
     pub fn most_client_streams(&self) -> BTreeMap<String, usize> {
         self.lock().most_client_streams.clone()
+    }
+
+    /// The most connections the backend held open to each host at once, counting only those
+    /// that stayed open at least `held`: a client that opens several at once and keeps one
+    /// (redis-rs's cluster client reconnecting a node from two paths) holds one.
+    pub fn most_client_streams_held(&self, held: Duration) -> BTreeMap<String, usize> {
+        let state = self.lock();
+        let mut events: BTreeMap<&str, Vec<(Instant, i32)>> = BTreeMap::new();
+        for (host, opened, closed) in state.lifetimes.values() {
+            if closed.is_some_and(|closed| closed - *opened < held) {
+                continue;
+            }
+            let host = events.entry(host.as_str()).or_default();
+            host.push((*opened, 1));
+            if let Some(closed) = closed {
+                host.push((*closed, -1));
+            }
+        }
+        events
+            .into_iter()
+            .map(|(host, mut changes)| {
+                // A close at the same instant as an open counts first.
+                changes.sort();
+                let (mut open, mut most) = (0_i32, 0_i32);
+                for (_, change) in changes {
+                    open += change;
+                    most = most.max(open);
+                }
+                (host.to_owned(), usize::try_from(most).unwrap_or_default())
+            })
+            .collect()
     }
 
     /// Listens on `host:port`: connects there are handed to the receiver.
@@ -269,6 +303,7 @@ impl Net {
             let open = *open;
             let most = state.most_client_streams.entry(host.to_owned()).or_default();
             *most = (*most).max(open);
+            state.lifetimes.insert(connection, (host.to_owned(), Instant::now(), None));
         }
         if self.trace.is_on() {
             let open = self.lock().client_streams.get(host).copied().unwrap_or_default();
@@ -439,6 +474,9 @@ impl Drop for SimStream {
         if let Some(backend) = &self.backend {
             let open = {
                 let mut state = backend.net.lock();
+                if let Some((_, _, closed)) = state.lifetimes.get_mut(&backend.connection) {
+                    *closed = Some(Instant::now());
+                }
                 let open = state.client_streams.entry(backend.host.clone()).or_default();
                 *open -= 1;
                 *open

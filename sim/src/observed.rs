@@ -88,6 +88,8 @@ pub(crate) struct Observed {
     requests: Mutex<Vec<Request>>,
     /// When the breaker last opened, while it is open, as the backend logs it.
     opened_at: Mutex<Option<Instant>>,
+    /// Every time the breaker opened.
+    openings: Mutex<Vec<Instant>>,
     /// When the request timeout cut a request, as the backend logs it.
     cuts: Mutex<Vec<Instant>>,
     violations: Mutex<Vec<Violation>>,
@@ -101,6 +103,7 @@ impl Observed {
             one_breaker,
             requests: Mutex::default(),
             opened_at: Mutex::default(),
+            openings: Mutex::default(),
             cuts: Mutex::default(),
             violations: Mutex::default(),
         })
@@ -132,10 +135,18 @@ impl Observed {
         self.cuts.lock().expect("cuts lock").clone()
     }
 
+    /// When the breaker opened, each time (a cluster's breakers are not watched).
+    pub(crate) fn openings(&self) -> Vec<Instant> {
+        self.openings.lock().expect("openings lock").clone()
+    }
+
     /// The breaker opened (`true`) or closed, now.
     fn breaker_changed(&self, opened: bool) {
         if !self.one_breaker {
             return;
+        }
+        if opened {
+            self.openings.lock().expect("openings lock").push(Instant::now());
         }
         *self.opened_at.lock().expect("breaker lock") = opened.then(Instant::now);
     }

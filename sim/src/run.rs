@@ -91,6 +91,10 @@ async fn least_in_use(workload: &Workload, settings: &gift_genie_backend::config
     }
 }
 
+/// How long a connection may live and still be one of several a client opened at once to keep
+/// one: redis-rs's cluster client closes the others within a few milliseconds.
+const FLEETING: Duration = Duration::from_millis(50);
+
 /// Salts that give the network's and Redis's draws seeds of their own.
 const NET_SALT: u64 = 0x6e65_7477_6f72_6b00;
 const REDIS_SALT: u64 = 0x7265_6469_7300_0000;
@@ -168,12 +172,17 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
         requests: &requests,
         arrivals: &arrivals,
         refusing: &redis.refusing(),
-        most_connections: &net.most_client_streams(),
+        most_connections: &if scenario.topology == Topology::Cluster {
+            net.most_client_streams_held(FLEETING)
+        } else {
+            net.most_client_streams()
+        },
         connections_made: net.connections_made(),
         history: &history,
         in_use_at_rest,
         pool_at_rest,
         cuts: &observed.cuts(),
+        openings: &observed.openings(),
         seen: observed.violations(),
     }
     .judge();

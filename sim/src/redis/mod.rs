@@ -67,6 +67,8 @@ pub struct Arrival {
     pub connected_at: Instant,
     pub name: String,
     pub args: Vec<Bytes>,
+    /// Whether its reply was lost after it was applied.
+    pub reply_lost: bool,
 }
 
 #[derive(Debug)]

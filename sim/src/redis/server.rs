@@ -85,7 +85,9 @@ impl Redis {
             connected_at,
             name: name.clone(),
             args: command[1..].to_vec(),
+            reply_lost: false,
         });
+        let arrival = state.arrivals.len() - 1;
         let was_asking = std::mem::replace(asking, name == "ASKING");
         let redirect = match (&state.slots, first_key(command)) {
             (Some(slots), Some(key)) => {
@@ -124,6 +126,7 @@ impl Redis {
             state.backlog.push_back((offset, Instant::now() + lag, effects));
         }
         let lose = wrote && state.faults.lose_replies.is_some_and(|chance| state.faults.rng.random_bool(chance));
+        state.arrivals[arrival].reply_lost = lose;
         if self.trace.is_on() {
             let shown = match &outcome {
                 Outcome::Reply(reply) => reply.brief(),
