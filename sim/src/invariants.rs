@@ -104,6 +104,7 @@ impl Facts<'_> {
         self.breaker_fails_fast(&mut violations);
         self.recovery_after_heal(&mut violations);
         self.health_never_connected_while_refusing(&mut violations);
+        self.no_internal_errors(&mut violations);
         let mut seen = self.seen.clone();
         seen.dedup_by(|later, earlier| later.message == earlier.message);
         violations.extend(seen);
@@ -421,6 +422,25 @@ impl Facts<'_> {
                         ),
                     ));
                 }
+            }
+        }
+    }
+
+    /// Nothing the simulation does is a bug of the backend's: every fault is an outage, a
+    /// refusal or a slow path, which it answers 503 (or a 4xx), never 500 `internal_error`.
+    fn no_internal_errors(&self, violations: &mut Vec<Violation>) {
+        for request in self.requests {
+            let Some(answer) = request.answer() else { continue };
+            if answer.status == 500 {
+                violations.push(Violation::new(
+                    "no-internal-errors",
+                    self.since_start(request.started),
+                    format!(
+                        "a {} request was answered 500 {}: a fault of Redis or the network is no bug of the backend's",
+                        request.kind.name(),
+                        answer.code.as_deref().unwrap_or_default()
+                    ),
+                ));
             }
         }
     }
