@@ -17,7 +17,7 @@ pub mod reply;
 pub mod scripts;
 mod server;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -120,6 +120,8 @@ struct State {
     arrivals: Vec<Arrival>,
     /// When the address refused every write: from, and until (open while it still does).
     refusing: Vec<(Instant, Option<Instant>)>,
+    /// For each node that is down, its window in `refusing`.
+    down: BTreeMap<usize, usize>,
 }
 
 impl State {
@@ -179,6 +181,7 @@ impl Redis {
             faults: ServerFaults { slow: None, lose_replies: None, rng: StdRng::seed_from_u64(seed) },
             arrivals: Vec::new(),
             refusing: Vec::new(),
+            down: BTreeMap::new(),
         };
         let redis = Self { state: Arc::new(Mutex::new(state)), net: net.clone(), trace: trace.clone() };
         redis.listen(None);
@@ -239,6 +242,10 @@ impl Redis {
             let mut state = self.lock();
             let mut hosts = Vec::new();
             for node in state.targets(target) {
+                // Down, it refuses every write to its keys: a window of its own.
+                let window = state.refusing.len();
+                state.refusing.push((Instant::now(), None));
+                state.down.insert(node, window);
                 let node = &mut state.nodes[node];
                 node.up = false;
                 node.scripts.clear();
@@ -262,6 +269,9 @@ impl Redis {
             let mut state = self.lock();
             for node in state.targets(target) {
                 state.nodes[node].up = true;
+                if let Some(window) = state.down.remove(&node) {
+                    state.refusing[window].1 = Some(Instant::now());
+                }
             }
         }
         self.trace.line(format!(
