@@ -5,10 +5,8 @@
 //! `cargo bench -p sim --bench seeds` prints both against the goal of issue 18: at least 100
 //! seeds per second per core for a scenario of 10 simulated seconds.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use sim::Scenario;
 
 const SEEDS: u32 = 600;
 /// Seeds per second per core, for scenarios of this many simulated seconds.
@@ -17,24 +15,11 @@ const GOAL_SCENARIO: Duration = Duration::from_secs(10);
 
 /// Runs `SEEDS` seeds on `threads` threads; gives the real time and the simulated time.
 fn sweep(threads: u32) -> (Duration, Duration) {
-    let next = AtomicU32::new(0);
     let simulated = AtomicU64::new(0);
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= SEEDS {
-                        return;
-                    }
-                    let outcome = sim::run(&Scenario::draw(u64::from(seed), None), false);
-                    assert!(outcome.passed(), "{}", outcome.report());
-                    simulated
-                        .fetch_add(u64::try_from(outcome.simulated.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
-                }
-            });
-        }
+    sim::sweep(0..u64::from(SEEDS), None, usize::try_from(threads).unwrap_or(1), |outcome| {
+        assert!(outcome.passed(), "{}", outcome.report());
+        simulated.fetch_add(u64::try_from(outcome.simulated.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     });
     (started.elapsed(), Duration::from_micros(simulated.load(Ordering::Relaxed)))
 }

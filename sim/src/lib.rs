@@ -26,5 +26,5 @@ pub mod trace;
 mod workload;
 
 pub use invariants::Violation;
-pub use run::{Outcome, rerun_traced, run};
+pub use run::{Outcome, rerun_traced, run, sweep};
 pub use scenario::{Scenario, Topology};

@@ -54,8 +54,6 @@ struct Tally {
 
 fn sweep(cli: &Cli) -> ExitCode {
     let jobs = cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let next = AtomicU64::new(cli.from);
-    let end = cli.from + u64::from(cli.seeds);
     let tally = Mutex::new(Tally::default());
     let simulated = AtomicU64::new(0);
     let bar = indicatif::ProgressBar::new(u64::from(cli.seeds));
@@ -64,31 +62,19 @@ fn sweep(cli: &Cli) -> ExitCode {
             .expect("a valid template"),
     );
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= end {
-                        return;
-                    }
-                    let outcome = sim::run(&Scenario::draw(seed, cli.topology), false);
-                    simulated
-                        .fetch_add(u64::try_from(outcome.simulated.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
-                    let mut tally = tally.lock().expect("tally lock");
-                    *tally.by_topology.entry(outcome.scenario.topology.name()).or_default() += 1;
-                    tally.requests += outcome.requests;
-                    tally.commands += outcome.commands;
-                    tally.acknowledged += outcome.history.acknowledged;
-                    tally.accepted += outcome.accepted.len();
-                    if !outcome.passed() {
-                        tally.failed.push(outcome);
-                        bar.set_message(format!("{} failed", tally.failed.len()));
-                    }
-                    bar.inc(1);
-                }
-            });
+    sim::sweep(cli.from..cli.from + u64::from(cli.seeds), cli.topology, jobs, |outcome| {
+        simulated.fetch_add(u64::try_from(outcome.simulated.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let mut tally = tally.lock().expect("tally lock");
+        *tally.by_topology.entry(outcome.scenario.topology.name()).or_default() += 1;
+        tally.requests += outcome.requests;
+        tally.commands += outcome.commands;
+        tally.acknowledged += outcome.history.acknowledged;
+        tally.accepted += outcome.accepted.len();
+        if !outcome.passed() {
+            tally.failed.push(outcome);
+            bar.set_message(format!("{} failed", tally.failed.len()));
         }
+        bar.inc(1);
     });
     bar.finish();
     let elapsed = started.elapsed();

@@ -119,6 +119,25 @@ pub fn rerun_traced(scenario: &Scenario) -> Outcome {
 const CLUSTER_RERUNS: usize = 20;
 
 /// Runs `scenario`, traced or not.
+/// Runs the seeds of `seeds` on `threads` threads, each on `topology` or the one it draws, and
+/// hands each outcome to `each` as it comes, in no set order.
+pub fn sweep(seeds: std::ops::Range<u64>, topology: Option<Topology>, threads: usize, each: impl Fn(Outcome) + Sync) {
+    let next = std::sync::atomic::AtomicU64::new(seeds.start);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if seed >= seeds.end {
+                        return;
+                    }
+                    each(run(&Scenario::draw(seed, topology), false));
+                }
+            });
+        }
+    });
+}
+
 pub fn run(scenario: &Scenario, traced: bool) -> Outcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
