@@ -8,9 +8,10 @@
 //! plan records a conditional's references all together.
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{PRIVATE_NETWORK, REDIS};
-use crate::config::Sources;
+use crate::config::{SourceExpression, Sources};
 use crate::plan::{EndResource, Plan, constant_in, module_path, references_in};
 use crate::{SENSITIVE, UNKNOWN};
 
@@ -80,11 +81,7 @@ impl<'p, 'a> Flow<'p, 'a> {
         if resource.module().is_none()
             && let Some(expression) = self.sources.and_then(|sources| sources.attribute(address, &path.join(".")))
         {
-            let chain = vec![written];
-            let mut found: Vec<Source> =
-                expression.constant.iter().map(|value| Source { origin: known(value), chain: chain.clone() }).collect();
-            found.extend(self.follow_all("", &expression.references, &chain, 0));
-            return found;
+            return self.written(expression, &[written], 0);
         }
         let Some(expression) = self.plan.configuration.expression(resource.module(), address, path) else {
             return vec![Source {
@@ -93,10 +90,26 @@ impl<'p, 'a> Flow<'p, 'a> {
             }];
         };
         let module = module_path(resource.module().unwrap_or_default());
-        let chain = vec![written];
+        self.expression(&module, expression, &[written], 0)
+    }
+
+    /// An expression of the root module's sources: its constant, if any, and where its
+    /// references lead.
+    fn written(&self, expression: &SourceExpression, chain: &[String], depth: usize) -> Vec<Source> {
         let mut found: Vec<Source> =
-            constant_in(expression).iter().map(|value| Source { origin: known(value), chain: chain.clone() }).collect();
-        found.extend(self.follow_all(&module, &references_in(expression), &chain, 0));
+            expression.constant.iter().map(|value| Source { origin: known(value), chain: chain.to_vec() }).collect();
+        found.extend(self.follow_all("", &expression.references, chain, depth));
+        found
+    }
+
+    /// An expression of the plan's configuration, written in `module`: its constant, if any, and
+    /// where its references lead.
+    fn expression(&self, module: &str, expression: &RawValue, chain: &[String], depth: usize) -> Vec<Source> {
+        let mut found: Vec<Source> = constant_in(expression)
+            .iter()
+            .map(|value| Source { origin: known(value), chain: chain.to_vec() })
+            .collect();
+        found.extend(self.follow_all(module, &references_in(expression), chain, depth));
         found
     }
 
@@ -223,12 +236,7 @@ impl<'p, 'a> Flow<'p, 'a> {
                 chain: chain.to_vec(),
             }];
         };
-        let mut found: Vec<Source> = constant_in(expression)
-            .iter()
-            .map(|value| Source { origin: known(value), chain: chain.to_vec() })
-            .collect();
-        found.extend(self.follow_all(&parent, &references_in(expression), chain, depth + 1));
-        found
+        self.expression(&parent, expression, chain, depth + 1)
     }
 
     /// `local.NAME`: through the sources, which the plan does not carry.
@@ -243,10 +251,7 @@ impl<'p, 'a> Flow<'p, 'a> {
             return stop(format!("local.{name} is a local of {module}, whose sources plancheck was not given"));
         }
         let Some(local) = sources.local(name) else { return stop(format!("the sources define no local.{name}")) };
-        let mut found: Vec<Source> =
-            local.constant.iter().map(|value| Source { origin: known(value), chain: chain.to_vec() }).collect();
-        found.extend(self.follow_all("", &local.references, chain, depth + 1));
-        found
+        self.written(local, chain, depth + 1)
     }
 
     /// `module.CALL.OUTPUT`: the output's expression inside the called module.
@@ -259,12 +264,7 @@ impl<'p, 'a> Flow<'p, 'a> {
                 chain: chain.to_vec(),
             }];
         };
-        let mut found: Vec<Source> = constant_in(expression)
-            .iter()
-            .map(|value| Source { origin: known(value), chain: chain.to_vec() })
-            .collect();
-        found.extend(self.follow_all(&child, &references_in(expression), chain, depth + 1));
-        found
+        self.expression(&child, expression, chain, depth + 1)
     }
 }
 
