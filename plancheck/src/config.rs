@@ -270,15 +270,20 @@ impl Sources {
     }
 }
 
-/// The blocks of every `.tf` file of `dir`, in file order.
-fn blocks(dir: &Path) -> Result<Vec<Block>, ConfigError> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|source| ConfigError::Read { path: dir.display().to_string(), source })?
+/// Every `.tf` file of `dir`, sorted by name.
+pub(crate) fn tf_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "tf"))
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// The blocks of every `.tf` file of `dir`, in file order.
+fn blocks(dir: &Path) -> Result<Vec<Block>, ConfigError> {
+    let files = tf_files(dir).map_err(|source| ConfigError::Read { path: dir.display().to_string(), source })?;
     let mut blocks = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path)

@@ -2,7 +2,7 @@
 //! violation on the line that declares it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A file and a 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +21,7 @@ impl SourceIndex {
     /// Reads `dir/*.tf`. Paths are given as `dir` joined with the file name, so that a relative
     /// `dir` gives repository-relative paths.
     pub fn load(dir: &Path) -> std::io::Result<Self> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "tf"))
-            .collect();
-        files.sort();
+        let files = crate::config::tf_files(dir)?;
         let mut blocks = HashMap::new();
         for path in files {
             let text = std::fs::read_to_string(&path)?;
