@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use history::{Function, Op, OpType, RateLimitSeen, Recorder, Value};
+use history::{FINAL_PROCESS, Function, Op, OpType, RateLimitSeen, Recorder, Value};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use tokio::task::JoinSet;
@@ -52,8 +52,6 @@ impl Default for WorkloadSpec {
     }
 }
 
-/// Process numbers of the final reads, above any client's.
-const FINAL_PROCESS: u64 = 1_000_000;
 /// How long a contested email stays the one that clients contend for.
 const CONTEST_PERIOD: Duration = Duration::from_secs(2);
 
@@ -155,8 +153,7 @@ impl Recorded {
             emails.sort();
             emails.dedup();
             for email in emails {
-                let value = Value { email: Some(email.clone()), final_read: true, ..Value::default() };
-                let pending = self.recorder.invoke(FINAL_PROCESS, Function::Read, value);
+                let pending = self.recorder.invoke_final_read(Value { email: Some(email.clone()), ..Value::default() });
                 let id = stack.account_of(&email).await?;
                 self.recorder.complete(
                     pending,
@@ -167,8 +164,7 @@ impl Recorded {
         } else {
             let ids = self.acknowledged.lock().expect("recorded lock").clone();
             for id in ids {
-                let value = Value { id: Some(id.clone()), final_read: true, ..Value::default() };
-                let pending = self.recorder.invoke(FINAL_PROCESS, Function::Read, value);
+                let pending = self.recorder.invoke_final_read(Value { id: Some(id.clone()), ..Value::default() });
                 let (kind, outcome) = read_outcome(&self.backend(FINAL_PROCESS).user(&id).await);
                 self.recorder.complete(pending, kind, outcome);
             }

@@ -21,4 +21,4 @@ mod recorder;
 pub use analysis::{Analysis, Anomaly, AnomalyKind, Counts, Verdict};
 pub use check::{Options, check};
 pub use op::{Function, Op, OpType, RateLimitSeen, Value, attempt_outcome, read_outcome, registration_outcome};
-pub use recorder::{Pending, Recorder};
+pub use recorder::{FINAL_PROCESS, Pending, Recorder};

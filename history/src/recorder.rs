@@ -31,6 +31,10 @@ impl Default for Recorder {
     }
 }
 
+/// The process that reads every account back once the faults have healed, numbered above any
+/// client's.
+pub const FINAL_PROCESS: u64 = 1_000_000;
+
 impl Recorder {
     pub fn new() -> Self {
         Self { started: Instant::now(), ops: Mutex::new(Vec::new()) }
@@ -52,6 +56,11 @@ impl Recorder {
     pub fn invoke(&self, process: u64, f: Function, value: Value) -> Pending {
         let invoked_at = self.push(process, OpType::Invoke, f, value.clone());
         Pending { process, f, value, invoked_at }
+    }
+
+    /// Records that the final reader starts reading back what `value` names.
+    pub fn invoke_final_read(&self, value: Value) -> Pending {
+        self.invoke(FINAL_PROCESS, Function::Read, Value { final_read: true, ..value })
     }
 
     /// Records how `pending` ended. `outcome`'s fields are added to the invoke's.

@@ -32,7 +32,6 @@ const PRESSURE_CLIENTS: u8 = 2;
 const CONTEST_PERIOD: Duration = Duration::from_secs(2);
 /// Process numbers: bursts' requests above the clients', final reads above all.
 const BURST_PROCESS: u64 = 1_000;
-const FINAL_PROCESS: u64 = 1_000_000;
 /// Beyond the request timeout, how long a client waits before it calls the backend hung.
 const HUNG_AFTER: Duration = Duration::from_secs(1);
 
@@ -257,8 +256,7 @@ impl Workload {
         emails.sort();
         emails.dedup();
         for email in emails {
-            let value = Value { email: Some(email.clone()), final_read: true, ..Value::default() };
-            let pending = self.recorder.invoke(FINAL_PROCESS, Function::Read, value);
+            let pending = self.recorder.invoke_final_read(Value { email: Some(email.clone()), ..Value::default() });
             let id = redis.account_of(&email);
             self.recorder.complete(pending, OpType::Ok, Value { found: Some(id.is_some()), id, ..Value::default() });
         }
