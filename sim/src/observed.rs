@@ -41,6 +41,8 @@ pub(crate) struct Answer {
     pub code: Option<String>,
     /// `/health`'s `redis_status`.
     pub redis_status: Option<String>,
+    /// The `x-request-id` the backend gave the request, as its logs name it.
+    pub request_id: Option<String>,
 }
 
 /// How a request ended.

@@ -221,7 +221,8 @@ impl Workload {
             let shown = match &ending {
                 Ending::Answered(answer) => {
                     let detail = answer.code.as_deref().or(answer.redis_status.as_deref()).unwrap_or_default();
-                    format!("{} {detail}", answer.status)
+                    let id = answer.request_id.as_deref().unwrap_or("none");
+                    format!("{} {detail} (request {id})", answer.status)
                 }
                 Ending::GaveUp => "client gave up".to_owned(),
                 Ending::Hung => "no answer".to_owned(),
@@ -285,14 +286,17 @@ fn http(method: Method, path: &str, client: Option<IpAddr>, body: Option<&serde_
 
 async fn read(response: Response<Body>) -> (Answer, serde_json::Value, Option<RateLimitSeen>) {
     let status = response.status().as_u16();
-    let seen = {
+    let (seen, request_id) = {
         let header = |name: &str| response.headers().get(name).and_then(|value| value.to_str().ok());
-        RateLimitSeen::from_headers(header("ratelimit-policy"), header("ratelimit"))
+        (
+            RateLimitSeen::from_headers(header("ratelimit-policy"), header("ratelimit")),
+            header("x-request-id").map(str::to_owned),
+        )
     };
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap_or_default();
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let text = |field: &str| body.get(field).and_then(serde_json::Value::as_str).map(str::to_owned);
-    let answer = Answer { status, code: text("error"), redis_status: text("redis_status") };
+    let answer = Answer { status, code: text("error"), redis_status: text("redis_status"), request_id };
     (answer, body, seen)
 }
 

@@ -11,14 +11,18 @@ pub(crate) mod middleware;
 pub(crate) mod register;
 pub(crate) mod users;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::Request;
+use axum::http::HeaderValue;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::sources::Sources;
 use crate::state::AppState;
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -36,7 +40,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_http_metrics))
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(SetRequestIdLayer::x_request_id(RequestIds(Arc::clone(&state.sources))))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(|request: &Request| {
@@ -52,4 +56,15 @@ pub(crate) fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
         .with_state(state)
+}
+
+/// Request ids (UUIDs, as `MakeRequestUuid` makes) drawn from the service's randomness, so that
+/// a simulated run names its requests the same way every time.
+#[derive(Clone)]
+struct RequestIds(Arc<Sources>);
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&self.0.uuid().to_string()).ok().map(RequestId::new)
+    }
 }
