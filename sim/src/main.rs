@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use sim::{Outcome, Scenario, Topology};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Run the deterministic simulation of the backend against Redis under seeded fault schedules")]
 struct Cli {

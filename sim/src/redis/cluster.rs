@@ -3,6 +3,7 @@
 //! moves from one node to another, `ASK` to the target for a key the source no longer has (the
 //! target serves it only after `ASKING`).
 
+use bytes::Bytes;
 use gift_genie_backend::redis_pool::key_slot;
 
 use super::reply::Reply;
@@ -29,32 +30,22 @@ impl Migration {
 #[derive(Debug, Clone)]
 pub struct Slots {
     owner: Vec<usize>,
+    /// `owner` as contiguous ranges, kept with it: every connection asks `CLUSTER SLOTS`, and
+    /// walking 16,384 slots for each answer was most of a cluster seed's time.
+    ranges: Vec<(u16, u16, usize)>,
     pub migration: Option<Migration>,
 }
 
 impl Slots {
     /// `nodes` nodes, each owning an even, contiguous share of the slots.
     pub fn even(nodes: usize) -> Self {
-        let owner = (0..SLOTS).map(|slot| slot * nodes / SLOTS).collect();
-        Self { owner, migration: None }
+        let owner: Vec<usize> = (0..SLOTS).map(|slot| slot * nodes / SLOTS).collect();
+        Self { ranges: ranges(&owner), owner, migration: None }
     }
 
     /// The slots `node` owns, as contiguous ranges.
     pub fn ranges_of(&self, node: usize) -> Vec<(u16, u16)> {
-        self.ranges().into_iter().filter(|(_, _, owner)| *owner == node).map(|(first, last, _)| (first, last)).collect()
-    }
-
-    /// Every contiguous range and its owner, in slot order.
-    fn ranges(&self) -> Vec<(u16, u16, usize)> {
-        let mut ranges: Vec<(u16, u16, usize)> = Vec::new();
-        for (slot, owner) in self.owner.iter().copied().enumerate() {
-            let slot = u16::try_from(slot).expect("fewer than 65536 slots");
-            match ranges.last_mut() {
-                Some((_, last, current)) if *current == owner => *last = slot,
-                _ => ranges.push((slot, slot, owner)),
-            }
-        }
-        ranges
+        self.ranges.iter().filter(|(_, _, owner)| *owner == node).map(|&(first, last, _)| (first, last)).collect()
     }
 
     /// The node that owns `key`'s slot.
@@ -67,6 +58,7 @@ impl Slots {
         for slot in migration.first..=migration.last {
             self.owner[usize::from(slot)] = migration.to;
         }
+        self.ranges = ranges(&self.owner);
         self.migration = None;
     }
 
@@ -97,9 +89,9 @@ impl Slots {
     /// `CLUSTER SLOTS`: each range with its primary's host, port and id.
     pub fn reply(&self, host: impl Fn(usize) -> (String, u16)) -> Reply {
         Reply::Array(
-            self.ranges()
-                .into_iter()
-                .map(|(first, last, owner)| {
+            self.ranges
+                .iter()
+                .map(|&(first, last, owner)| {
                     let (name, port) = host(owner);
                     Reply::Array(vec![
                         Reply::Integer(i64::from(first)),
@@ -107,13 +99,35 @@ impl Slots {
                         Reply::Array(vec![
                             Reply::Bulk(name.into()),
                             Reply::Integer(i64::from(port)),
-                            Reply::Bulk(format!("{:040x}", owner + 1).into()),
+                            Reply::Bulk(node_id(owner)),
                         ]),
                     ])
                 })
                 .collect(),
         )
     }
+}
+
+/// A node's 40-character id: its number, zero-padded (`format!`'s padding, written a character
+/// at a time, was a visible share of every `CLUSTER SLOTS`).
+fn node_id(node: usize) -> Bytes {
+    let number = (node + 1).to_string();
+    let mut id = [b'0'; 40];
+    id[40 - number.len()..].copy_from_slice(number.as_bytes());
+    Bytes::copy_from_slice(&id)
+}
+
+/// Every contiguous range of `owner` and its owner, in slot order.
+fn ranges(owner: &[usize]) -> Vec<(u16, u16, usize)> {
+    let mut ranges: Vec<(u16, u16, usize)> = Vec::new();
+    for (slot, owner) in owner.iter().copied().enumerate() {
+        let slot = u16::try_from(slot).expect("fewer than 65536 slots");
+        match ranges.last_mut() {
+            Some((_, last, current)) if *current == owner => *last = slot,
+            _ => ranges.push((slot, slot, owner)),
+        }
+    }
+    ranges
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ pub struct Node<'a> {
     pub scripts: &'a mut BTreeSet<String>,
     /// A replica refuses writes.
     pub read_only: bool,
-    /// Cluster mode's `CLUSTER SLOTS` answer, when the node is in a cluster.
+    /// Cluster mode's `CLUSTER SLOTS` answer, when the node is in a cluster and the command is
+    /// `CLUSTER`.
     pub slots: Option<Reply>,
 }
 
