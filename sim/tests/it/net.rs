@@ -13,7 +13,7 @@ use tokio::time::Instant;
 const HOST: &str = "redis";
 const PORT: u16 = 6379;
 /// Longer than anything a test waits for to arrive.
-const NEVER: Duration = Duration::from_secs(60);
+const NEVER: Duration = Duration::from_mins(1);
 /// tokio's timers fire on the next whole millisecond.
 const TICK: Duration = Duration::from_millis(1);
 
