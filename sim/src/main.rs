@@ -70,7 +70,7 @@ fn sweep(cli: &Cli) -> ExitCode {
         let mut tally = tally.lock().expect("tally lock");
         *tally.by_topology.entry(outcome.scenario.topology.name()).or_default() += 1;
         tally.requests += outcome.requests;
-        tally.commands += outcome.commands;
+        tally.commands += outcome.commands();
         tally.acknowledged += outcome.history.acknowledged;
         tally.accepted += outcome.accepted.len();
         if !outcome.passed() {

@@ -28,8 +28,6 @@ pub struct Outcome {
     /// The trace, when the run was traced.
     pub trace: String,
     pub requests: usize,
-    /// Commands that reached Redis.
-    pub commands: usize,
     /// Each command that reached Redis, in order, as its words: a log to replay.
     pub command_log: Vec<Vec<bytes::Bytes>>,
     /// Simulated time the run took.
@@ -41,6 +39,11 @@ pub struct Outcome {
 impl Outcome {
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// How many commands reached Redis.
+    pub fn commands(&self) -> usize {
+        self.command_log.len()
     }
 
     /// The commands that run this seed again.
@@ -183,7 +186,7 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
     };
     let history = workload.finish(&redis);
     let requests: Vec<Request> = observed.requests();
-    let arrivals = redis.arrivals();
+    let arrivals = redis.take_arrivals();
     let judgement = Facts {
         scenario,
         settings: &settings,
@@ -211,12 +214,9 @@ async fn simulate(scenario: &Scenario, traced: bool) -> Outcome {
         accepted: judgement.accepted,
         trace: trace.text(),
         requests: requests.len(),
-        commands: arrivals.len(),
         command_log: arrivals
-            .iter()
-            .map(|arrival| {
-                std::iter::once(bytes::Bytes::from(arrival.name.clone())).chain(arrival.args.iter().cloned()).collect()
-            })
+            .into_iter()
+            .map(|arrival| std::iter::once(bytes::Bytes::from(arrival.name)).chain(arrival.args).collect())
             .collect(),
         simulated: Instant::now() - started,
         history: judgement.analysis.counts,

@@ -379,9 +379,10 @@ impl Redis {
         state.slots.as_ref().map_or(state.primary, |slots| slots.owner_of(key))
     }
 
-    /// Every command that reached Redis, in order.
-    pub fn arrivals(&self) -> Vec<Arrival> {
-        self.lock().arrivals.clone()
+    /// Every command that reached Redis so far, in order, taken from the log: for the end of a
+    /// run.
+    pub fn take_arrivals(&self) -> Vec<Arrival> {
+        std::mem::take(&mut self.lock().arrivals)
     }
 
     /// When the address refused every write.

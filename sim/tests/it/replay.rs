@@ -14,7 +14,7 @@ fn one_seed_run_twice_gives_the_same_trace_byte_for_byte() {
         let (first, second) = (sim::run(&scenario, true), sim::run(&scenario, true));
         assert!(first.trace.lines().count() > 500, "seed {seed}: the trace holds the run:\n{}", first.trace);
         assert!(first.trace == second.trace, "seed {seed}: the traces differ");
-        assert_eq!((first.requests, first.commands), (second.requests, second.commands), "seed {seed}");
+        assert_eq!((first.requests, first.commands()), (second.requests, second.commands()), "seed {seed}");
     }
 }
 
@@ -23,7 +23,7 @@ fn an_untraced_run_finds_what_the_traced_run_of_its_seed_finds() {
     let scenario = Scenario::draw(9, None);
     let (untraced, traced) = (sim::run(&scenario, false), sim::run(&scenario, true));
     assert!(untraced.trace.is_empty());
-    assert_eq!((untraced.requests, untraced.commands), (traced.requests, traced.commands));
+    assert_eq!((untraced.requests, untraced.commands()), (traced.requests, traced.commands()));
     assert_eq!(untraced.violations, traced.violations);
 }
 
