@@ -108,10 +108,10 @@ impl Slots {
     }
 }
 
-/// A node's 40-character id: its number, zero-padded (`format!`'s padding, written a character
-/// at a time, was a visible share of every `CLUSTER SLOTS`).
+/// A node's 40-character id: its number in hex, zero-padded (`format!`'s padding, written a
+/// character at a time, was a visible share of every `CLUSTER SLOTS`).
 fn node_id(node: usize) -> Bytes {
-    let number = (node + 1).to_string();
+    let number = format!("{:x}", node + 1);
     let mut id = [b'0'; 40];
     id[40 - number.len()..].copy_from_slice(number.as_bytes());
     Bytes::copy_from_slice(&id)
@@ -136,6 +136,13 @@ mod tests {
 
     fn address(node: usize) -> String {
         format!("node-{}:700{}", node + 1, node + 1)
+    }
+
+    #[test]
+    fn a_node_id_is_its_number_in_hex_padded_to_forty_characters() {
+        assert_eq!(node_id(0), format!("{:040x}", 1));
+        assert_eq!(node_id(10), format!("{:040x}", 11));
+        assert_eq!(node_id(10).len(), 40);
     }
 
     #[test]
