@@ -168,7 +168,6 @@ impl Net {
         self.lock().write_observer = Some(Arc::new(observer));
     }
 
-    /// The most connections the backend ever had open to each host at once.
     /// How many connections the backend has made so far.
     pub fn connections_made(&self) -> u64 {
         self.lock().next_connection
@@ -179,6 +178,7 @@ impl Net {
         self.lock().client_streams.values().sum()
     }
 
+    /// The most connections the backend ever had open to each host at once.
     pub fn most_client_streams(&self) -> BTreeMap<String, usize> {
         self.lock().most_client_streams.clone()
     }

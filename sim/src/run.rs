@@ -121,7 +121,6 @@ pub fn rerun_traced(scenario: &Scenario) -> Outcome {
 /// Traced runs of a failing cluster scenario, at most, to see it fail again.
 const CLUSTER_RERUNS: usize = 20;
 
-/// Runs `scenario`, traced or not.
 /// Runs the seeds of `seeds` on `threads` threads, each on `topology` or the one it draws, and
 /// hands each outcome to `each` as it comes, in no set order.
 pub fn sweep(seeds: std::ops::Range<u64>, topology: Option<Topology>, threads: usize, each: impl Fn(Outcome) + Sync) {
@@ -141,6 +140,7 @@ pub fn sweep(seeds: std::ops::Range<u64>, topology: Option<Topology>, threads: u
     });
 }
 
+/// Runs `scenario`, traced or not.
 pub fn run(scenario: &Scenario, traced: bool) -> Outcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
